@@ -1,0 +1,58 @@
+"""Security events from Django's auth signals and django-axes into the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axes.signals import user_locked_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit.models import Action, Category, Outcome
+from audit.services import record
+from core import request_context
+
+
+@receiver(user_logged_in)
+def on_login(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    from accounts.middleware import SESSION_LAST_SEEN, SESSION_LOGIN_AT
+
+    now = timezone.now().timestamp()
+    request.session[SESSION_LOGIN_AT] = now
+    request.session[SESSION_LAST_SEEN] = now
+    request.session.save()
+    request_context.update(session_ref=request_context.session_reference(request.session.session_key))
+    record(actor=user, action=Action.EXECUTE, event="auth.login", category=Category.SECURITY)
+
+
+@receiver(user_logged_out)
+def on_logout(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    if user is not None:
+        record(actor=user, action=Action.EXECUTE, event="auth.logout", category=Category.SECURITY)
+
+
+@receiver(user_login_failed)
+def on_login_failed(sender: Any, credentials: dict[str, Any], **kwargs: Any) -> None:
+    # Only the username: the password Django passes here is already masked, and is never logged.
+    record(
+        actor=None,
+        username=str(credentials.get("username", ""))[:150],
+        action=Action.EXECUTE,
+        event="auth.login_failed",
+        category=Category.SECURITY,
+        outcome=Outcome.FAILURE,
+    )
+
+
+@receiver(user_locked_out)
+def on_locked_out(sender: Any, request: HttpRequest, username: str, **kwargs: Any) -> None:
+    record(
+        actor=None,
+        username=str(username or "")[:150],
+        action=Action.EXECUTE,
+        event="auth.lockout",
+        category=Category.SECURITY,
+        outcome=Outcome.DENIED,
+    )

@@ -1,0 +1,10 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("dashboard.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("patients/", include("patients.urls")),
+    path("audit/", include("audit.urls")),
+    path("api/v1/", include("api.urls")),
+    path("fhir/r4/", include("fhir.urls")),
+]

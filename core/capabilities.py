@@ -1,0 +1,113 @@
+"""Capabilities and the roles that grant them.
+
+Views and services check capabilities, never role names. The role definitions here are the
+source of truth; the data migration `accounts.0002_seed_roles` (and later ones) copy them into
+the Role table, and `manage.py roles_matrix` prints the matrix from the table.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Capability(models.TextChoices):
+    VIEW_PATIENTS = "view_patients", "View patient records"
+    REGISTER_PATIENTS = "register_patients", "Register and edit patients"
+    MANAGE_COVERAGE = "manage_coverage", "Enter and verify insurance coverage"
+    MANAGE_FLAGS = "manage_flags", "Add and clear patient alerts"
+    MERGE_PATIENTS = "merge_patients", "Merge duplicate patient records"
+    IMPORT_PATIENTS = "import_patients", "Import patients (FHIR, HL7)"
+    EXPORT_PATIENTS = "export_patients", "Export patient data"
+    BREAK_GLASS = "break_glass", "Emergency access outside own locations"
+    VIEW_OPERATIONS = "view_operations", "View operational counts and dashboards"
+    VIEW_AUDIT = "view_audit", "View and export the audit trail"
+    MANAGE_USERS = "manage_users", "Manage users, roles and locations"
+    USE_API = "use_api", "Use the JSON and FHIR APIs with a personal token"
+
+
+C = Capability
+
+ROLE_DEFINITIONS: dict[str, dict[str, object]] = {
+    "patient_service_rep": {
+        "name": "Patient service representative",
+        "requires_2fa": False,
+        "capabilities": [
+            C.VIEW_PATIENTS,
+            C.BREAK_GLASS,
+            C.REGISTER_PATIENTS,
+            C.MANAGE_COVERAGE,
+            C.MANAGE_FLAGS,
+            C.USE_API,
+        ],
+    },
+    "medical_office_admin": {
+        "name": "Medical office administrator",
+        "requires_2fa": False,
+        "capabilities": [
+            C.VIEW_PATIENTS,
+            C.BREAK_GLASS,
+            C.REGISTER_PATIENTS,
+            C.MANAGE_COVERAGE,
+            C.MANAGE_FLAGS,
+            C.IMPORT_PATIENTS,
+            C.VIEW_OPERATIONS,
+            C.USE_API,
+        ],
+    },
+    "medical_office_manager": {
+        "name": "Medical office manager",
+        "requires_2fa": True,
+        "capabilities": [
+            C.VIEW_PATIENTS,
+            C.BREAK_GLASS,
+            C.REGISTER_PATIENTS,
+            C.MANAGE_COVERAGE,
+            C.MANAGE_FLAGS,
+            C.MERGE_PATIENTS,
+            C.IMPORT_PATIENTS,
+            C.EXPORT_PATIENTS,
+            C.VIEW_OPERATIONS,
+            C.USE_API,
+        ],
+    },
+    "billing_specialist": {
+        "name": "Billing specialist",
+        "requires_2fa": False,
+        "capabilities": [C.VIEW_PATIENTS, C.BREAK_GLASS, C.MANAGE_COVERAGE, C.USE_API],
+    },
+    "patient_services_manager": {
+        "name": "Patient services manager",
+        "requires_2fa": True,
+        "capabilities": [
+            C.VIEW_PATIENTS,
+            C.BREAK_GLASS,
+            C.REGISTER_PATIENTS,
+            C.MANAGE_COVERAGE,
+            C.MANAGE_FLAGS,
+            C.MERGE_PATIENTS,
+            C.EXPORT_PATIENTS,
+            C.VIEW_OPERATIONS,
+            C.USE_API,
+        ],
+    },
+    "service_director": {
+        "name": "Service director",
+        "requires_2fa": True,
+        "capabilities": [C.VIEW_OPERATIONS],
+    },
+    "medical_director": {
+        "name": "Medical director",
+        "requires_2fa": True,
+        "capabilities": [C.VIEW_PATIENTS, C.BREAK_GLASS, C.VIEW_OPERATIONS],
+    },
+    "privacy_officer": {
+        "name": "Privacy officer",
+        "requires_2fa": True,
+        "capabilities": [C.VIEW_AUDIT, C.VIEW_OPERATIONS],
+    },
+    "system_admin": {
+        "name": "System administrator",
+        "requires_2fa": True,
+        "capabilities": [C.MANAGE_USERS, C.VIEW_OPERATIONS],
+    },
+}
