@@ -68,7 +68,9 @@ class SessionLimitsMiddleware:
         user = request.user
         if user.is_authenticated and getattr(request, "api_token", None) is None:
             session = request.session
-            request_context.update(session_ref=request_context.session_reference(session.session_key))
+            request_context.update(
+                session_ref=request_context.session_reference(session.session_key)
+            )
             now = timezone.now().timestamp()
             login_at = session.get(SESSION_LOGIN_AT, now)
             last_seen = session.get(SESSION_LAST_SEEN, now)
@@ -76,7 +78,7 @@ class SessionLimitsMiddleware:
             expired = now - login_at > settings.SESSION_ABSOLUTE_TIMEOUT.total_seconds()
             if idle or expired:
                 record(
-                    actor=user,  # type: ignore[arg-type]
+                    actor=user,
                     action=Action.EXECUTE,
                     event="auth.session_timeout",
                     category=Category.SECURITY,
@@ -111,7 +113,7 @@ class TwoFactorRequiredMiddleware:
             and getattr(request, "api_token", None) is None
             and getattr(user, "requires_2fa", False)
             and not settings.DEMO_MODE
-            and not user.is_verified()  # type: ignore[union-attr]
+            and not user.is_verified()  # type: ignore[attr-defined]
             and not request.path.startswith(settings.STATIC_URL)
         ):
             from django.urls import resolve
@@ -124,7 +126,7 @@ class TwoFactorRequiredMiddleware:
                 name = None
             if name not in TWO_FACTOR_EXEMPT_URL_NAMES:
                 record(
-                    actor=user,  # type: ignore[arg-type]
+                    actor=user,
                     action=Action.EXECUTE,
                     event="auth.2fa_required",
                     category=Category.SECURITY,
@@ -141,5 +143,7 @@ class TwoFactorRequiredMiddleware:
                 from django_otp.plugins.otp_totp.models import TOTPDevice
 
                 has_device = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
-                return redirect(reverse("accounts:otp_verify" if has_device else "accounts:otp_setup"))
+                return redirect(
+                    reverse("accounts:otp_verify" if has_device else "accounts:otp_setup")
+                )
         return self.get_response(request)

@@ -52,9 +52,7 @@ def api_token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
 
 def api_token_authenticate(*, raw: str) -> ApiToken | None:
     token = (
-        ApiToken.objects.select_related("user")
-        .filter(token_hash=hash_token(raw))
-        .first()
+        ApiToken.objects.select_related("user").filter(token_hash=hash_token(raw)).first()
         if raw
         else None
     )

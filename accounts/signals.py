@@ -23,7 +23,9 @@ def on_login(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> Non
     request.session[SESSION_LOGIN_AT] = now
     request.session[SESSION_LAST_SEEN] = now
     request.session.save()
-    request_context.update(session_ref=request_context.session_reference(request.session.session_key))
+    request_context.update(
+        session_ref=request_context.session_reference(request.session.session_key)
+    )
     record(actor=user, action=Action.EXECUTE, event="auth.login", category=Category.SECURITY)
 
 

@@ -11,7 +11,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 
-def lockout_response(request: HttpRequest, credentials: dict[str, Any], *args: Any, **kw: Any) -> HttpResponse:
+def lockout_response(
+    request: HttpRequest, credentials: dict[str, Any], *args: Any, **kw: Any
+) -> HttpResponse:
     return render(request, "accounts/locked_out.html", status=403)
 
 

@@ -36,13 +36,15 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not _insecure_ok:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set outside demo/debug mode.")
-    SECRET_KEY = "insecure-demo-key-do-not-use-in-production-" + "x" * 20  # noqa: S105
+    SECRET_KEY = "insecure-demo-key-do-not-use-in-production-" + "x" * 20
 
 # Key for the audit trail's HMAC chain. Kept outside the database on purpose.
 AUDIT_HMAC_KEY = os.environ.get("PATIENTDESK_AUDIT_HMAC_KEY", "")
 if not AUDIT_HMAC_KEY:
     if not _insecure_ok:
-        raise ImproperlyConfigured("PATIENTDESK_AUDIT_HMAC_KEY must be set outside demo/debug mode.")
+        raise ImproperlyConfigured(
+            "PATIENTDESK_AUDIT_HMAC_KEY must be set outside demo/debug mode."
+        )
     AUDIT_HMAC_KEY = "insecure-demo-audit-key"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
@@ -119,7 +121,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN so
         # check-then-insert sequences cannot interleave.
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+        ),
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }

@@ -5,8 +5,8 @@ import os
 os.environ.setdefault("PATIENTDESK_TESTING", "1")
 os.environ.setdefault("PATIENTDESK_HTTPS", "0")
 
-from config.settings import *  # noqa: E402,F403
-from config.settings import STORAGES  # noqa: E402
+from config.settings import *  # noqa: F403
+from config.settings import STORAGES
 
 DEBUG = False
 DEMO_MODE = False

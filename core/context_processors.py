@@ -13,7 +13,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     caps: frozenset[str] = frozenset()
     if user is not None and user.is_authenticated:
-        caps = user.capability_set  # type: ignore[union-attr]
+        caps = user.capability_set
     return {
         "caps": {c.value: (c.value in caps) for c in Capability},
         "demo_mode": settings.DEMO_MODE,

@@ -15,7 +15,10 @@ class RequestContext:
     session_ref: str = ""
 
 
-_current: ContextVar[RequestContext] = ContextVar("patientdesk_request", default=RequestContext())
+_EMPTY = RequestContext()
+_current: ContextVar[RequestContext] = ContextVar(
+    "patientdesk_request", default=_EMPTY
+)
 
 
 def current() -> RequestContext:

@@ -70,9 +70,7 @@ class Patient(BaseModel):
     preferred_name = models.CharField(max_length=80, blank=True)
     birth_date = models.DateField("date of birth", validators=[validate_birth_date])
     sex_at_birth = models.CharField(max_length=1, choices=SexAtBirth.choices)
-    gender_identity = models.CharField(
-        max_length=20, choices=GenderIdentity.choices, blank=True
-    )
+    gender_identity = models.CharField(max_length=20, choices=GenderIdentity.choices, blank=True)
 
     address_line1 = models.CharField(max_length=120, blank=True)
     address_line2 = models.CharField(max_length=120, blank=True)
@@ -85,12 +83,16 @@ class Patient(BaseModel):
     phone_mobile = models.CharField(
         "mobile phone", max_length=20, blank=True, validators=[validate_phone]
     )
-    phone_home = models.CharField("home phone", max_length=20, blank=True, validators=[validate_phone])
+    phone_home = models.CharField(
+        "home phone", max_length=20, blank=True, validators=[validate_phone]
+    )
     email = models.EmailField(blank=True)
     preferred_language = models.CharField(max_length=40, default="English")
     interpreter_needed = models.BooleanField(default=False)
     preferred_contact = models.CharField(
-        "preferred contact method", max_length=10, choices=ContactMethod.choices,
+        "preferred contact method",
+        max_length=10,
+        choices=ContactMethod.choices,
         default=ContactMethod.PHONE,
     )
     consent_sms = models.BooleanField("consents to SMS", default=False)
@@ -98,7 +100,9 @@ class Patient(BaseModel):
 
     emergency_contact_name = models.CharField(max_length=160, blank=True)
     emergency_contact_relationship = models.CharField(max_length=40, blank=True)
-    emergency_contact_phone = models.CharField(max_length=20, blank=True, validators=[validate_phone])
+    emergency_contact_phone = models.CharField(
+        max_length=20, blank=True, validators=[validate_phone]
+    )
 
     guarantor_relationship = models.CharField(
         max_length=10, choices=Relationship.choices, default=Relationship.SELF
@@ -147,7 +151,10 @@ class Patient(BaseModel):
         update_fields = kwargs.get("update_fields")
         if update_fields is not None:
             kwargs["update_fields"] = set(update_fields) | {  # type: ignore[call-overload]
-                "family_fold", "given_fold", "phone_mobile_digits", "phone_home_digits",
+                "family_fold",
+                "given_fold",
+                "phone_mobile_digits",
+                "phone_home_digits",
                 "updated_at",
             }
         super().save(*args, **kwargs)  # type: ignore[arg-type]
@@ -176,7 +183,9 @@ class Coverage(BaseModel):
     subscriber_name = models.CharField(max_length=160, blank=True)
     subscriber_birth_date = models.DateField(null=True, blank=True)
     relationship = models.CharField(
-        "patient's relationship to subscriber", max_length=10, choices=Relationship.choices,
+        "patient's relationship to subscriber",
+        max_length=10,
+        choices=Relationship.choices,
         default=Relationship.SELF,
     )
     effective_start = models.DateField(null=True, blank=True)

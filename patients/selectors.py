@@ -8,6 +8,7 @@ or who holds an unexpired break-glass grant for that patient. Missing and forbid
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 
-def _active_flags() -> Prefetch[PatientFlag]:
+def _active_flags() -> Prefetch:
     return Prefetch(
         "flags", queryset=PatientFlag.objects.filter(is_active=True), to_attr="active_flags"
     )
@@ -50,7 +51,7 @@ def in_scope(*, user: User, patient: Patient) -> bool:
 def patient_get_for_user(
     *,
     user: User,
-    public_id: object,
+    public_id: uuid.UUID | str,
     event: str = "patient.view",
     category: Category = Category.DEMOGRAPHICS,
     audit: bool = True,
@@ -89,7 +90,7 @@ def patient_get_for_user(
     return patient
 
 
-def patient_find_for_break_glass(*, user: User, public_id: object) -> Patient:
+def patient_find_for_break_glass(*, user: User, public_id: uuid.UUID | str) -> Patient:
     """The patient a user is about to break the glass for (outside their scope). Audited."""
     patient = Patient.objects.select_related("home_location").filter(public_id=public_id).first()
     if patient is None or not user.can(Capability.BREAK_GLASS):
@@ -119,7 +120,9 @@ class SearchCriteria:
     member_id: str = ""
 
     def is_empty(self) -> bool:
-        return not (self.name.strip() or self.birth_date or self.mrn or self.phone or self.member_id)
+        return not (
+            self.name.strip() or self.birth_date or self.mrn or self.phone or self.member_id
+        )
 
     def used_fields(self) -> list[str]:
         return [k for k in ("name", "birth_date", "mrn", "phone", "member_id") if getattr(self, k)]
@@ -226,7 +229,10 @@ def patient_search(
 
 
 def patient_list_for_user(
-    *, user: User, location_public_id: object | None = None, updated_since: dt.datetime | None = None
+    *,
+    user: User,
+    location_public_id: uuid.UUID | str | None = None,
+    updated_since: dt.datetime | None = None,
 ) -> QuerySet[Patient]:
     """Patients in the user's locations (for the API listing; filters carry no PHI)."""
     qs = patient_base_queryset().filter(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -67,11 +66,11 @@ def _require(actor: User, capability: Capability) -> None:
 def _clean_patient_values(values: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(values) - set(PATIENT_FIELDS)
     if unknown:
-        raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
     cleaned = dict(values)
     errors: dict[str, list[str]] = {}
     for name in PHONE_FIELDS:
-        if name in cleaned and cleaned[name]:
+        if cleaned.get(name):
             try:
                 cleaned[name] = normalize_phone(str(cleaned[name]))
             except ValidationError as exc:
@@ -165,7 +164,9 @@ def patient_register(
     """Create a patient with a new MRN. Raises DuplicateCandidatesFound unless confirmed."""
     _require(actor, Capability.REGISTER_PATIENTS)
     if home_location.pk not in actor.location_ids:
-        raise ValidationError({"home_location": "You can register patients only at your locations."})
+        raise ValidationError(
+            {"home_location": "You can register patients only at your locations."}
+        )
     cleaned = _clean_patient_values(values)
     patient = Patient(home_location=home_location, **cleaned)
     _full_clean(patient, exclude=["mrn", "family_fold", "given_fold"])
@@ -240,7 +241,7 @@ def coverage_save(
     _require(actor, Capability.MANAGE_COVERAGE)
     unknown = set(values) - set(COVERAGE_FIELDS)
     if unknown:
-        raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
+        raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
     creating = coverage is None
     target = coverage if coverage is not None else Coverage(patient=patient)
     if not creating and target.patient_id != patient.pk:
@@ -385,7 +386,7 @@ def patient_merge(*, actor: User, survivor: Patient, merged: Patient, reason: st
             continue
         if not (relation.one_to_many or relation.one_to_one):
             continue
-        model = relation.related_model
+        model: Any = relation.related_model
         field_name = relation.field.name
         if model is PatientIdentifier:
             model.objects.filter(patient=merged).update(patient=survivor, is_alias=True)

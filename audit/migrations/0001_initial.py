@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,33 +14,99 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sequence', models.BigIntegerField(unique=True)),
-                ('occurred_at', models.DateTimeField()),
-                ('username', models.CharField(blank=True, max_length=150)),
-                ('roles', models.CharField(blank=True, max_length=300)),
-                ('session_ref', models.CharField(blank=True, max_length=16)),
-                ('patient_public_id', models.UUIDField(blank=True, null=True)),
-                ('action', models.CharField(choices=[('create', 'Create'), ('read', 'Read'), ('update', 'Update'), ('delete', 'Delete'), ('query', 'Query'), ('print', 'Print'), ('export', 'Export'), ('execute', 'Execute (security event)')], max_length=10)),
-                ('event', models.CharField(max_length=60)),
-                ('category', models.CharField(choices=[('demographics', 'Demographics'), ('coverage', 'Insurance coverage'), ('alerts', 'Patient alerts'), ('security', 'Security'), ('audit', 'Audit trail'), ('administration', 'Administration')], max_length=20)),
-                ('object_type', models.CharField(blank=True, max_length=60)),
-                ('object_id', models.CharField(blank=True, max_length=64)),
-                ('outcome', models.CharField(choices=[('success', 'Success'), ('denied', 'Denied'), ('failure', 'Failure')], default='success', max_length=10)),
-                ('ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('user_agent', models.CharField(blank=True, max_length=400)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('reason', models.TextField(blank=True)),
-                ('fields', models.JSONField(blank=True, default=list, help_text='Names of fields, never values.')),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hmac', models.CharField(max_length=64)),
-                ('user', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sequence", models.BigIntegerField(unique=True)),
+                ("occurred_at", models.DateTimeField()),
+                ("username", models.CharField(blank=True, max_length=150)),
+                ("roles", models.CharField(blank=True, max_length=300)),
+                ("session_ref", models.CharField(blank=True, max_length=16)),
+                ("patient_public_id", models.UUIDField(blank=True, null=True)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("create", "Create"),
+                            ("read", "Read"),
+                            ("update", "Update"),
+                            ("delete", "Delete"),
+                            ("query", "Query"),
+                            ("print", "Print"),
+                            ("export", "Export"),
+                            ("execute", "Execute (security event)"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("event", models.CharField(max_length=60)),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("demographics", "Demographics"),
+                            ("coverage", "Insurance coverage"),
+                            ("alerts", "Patient alerts"),
+                            ("security", "Security"),
+                            ("audit", "Audit trail"),
+                            ("administration", "Administration"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("object_type", models.CharField(blank=True, max_length=60)),
+                ("object_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("success", "Success"),
+                            ("denied", "Denied"),
+                            ("failure", "Failure"),
+                        ],
+                        default="success",
+                        max_length=10,
+                    ),
+                ),
+                ("ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("user_agent", models.CharField(blank=True, max_length=400)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "fields",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Names of fields, never values."
+                    ),
+                ),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hmac", models.CharField(max_length=64)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-sequence'],
-                'indexes': [models.Index(fields=['patient_public_id', '-sequence'], name='audit_event_patient_idx'), models.Index(fields=['user', '-sequence'], name='audit_event_user_idx'), models.Index(fields=['occurred_at'], name='audit_event_time_idx'), models.Index(fields=['event', '-sequence'], name='audit_event_event_idx')],
+                "ordering": ["-sequence"],
+                "indexes": [
+                    models.Index(
+                        fields=["patient_public_id", "-sequence"], name="audit_event_patient_idx"
+                    ),
+                    models.Index(fields=["user", "-sequence"], name="audit_event_user_idx"),
+                    models.Index(fields=["occurred_at"], name="audit_event_time_idx"),
+                    models.Index(fields=["event", "-sequence"], name="audit_event_event_idx"),
+                ],
             },
         ),
     ]

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
-
 import factory
 
 from core.models import Location

@@ -19,7 +19,9 @@ class PatientFactory(factory.django.DjangoModelFactory):
     home_location = factory.SubFactory(LocationFactory)
     family_name = factory.Faker("last_name")
     given_name = factory.Faker("first_name")
-    birth_date = factory.Faker("date_between", start_date=dt.date(1940, 1, 1), end_date=dt.date(2020, 1, 1))
+    birth_date = factory.Faker(
+        "date_between", start_date=dt.date(1940, 1, 1), end_date=dt.date(2020, 1, 1)
+    )
     sex_at_birth = "F"
     phone_mobile = ""
     email = ""
