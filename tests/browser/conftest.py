@@ -32,7 +32,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: run scripts/ensure_chromium.sh (apt-get install chromium)")
+        pytest.fail(f"{CHROMIUM} not found: run scripts/ensure_chromium.sh (installs chromium)")
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
