@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "audit",
     "accounts",
     "patients",
+    "scheduling",
     "api",
     "fhir",
     "dashboard",

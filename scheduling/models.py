@@ -1,0 +1,1 @@
+"""Scheduling: practitioners (more to come with the scheduling issue)."""
