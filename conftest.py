@@ -7,7 +7,7 @@ at Riverside only, and so on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.test import Client
@@ -28,6 +28,36 @@ PERSONA_ROLES = {
     "privacy": "privacy_officer",
     "sysadmin": "system_admin",
 }
+
+
+def _audit_truncate_trigger(enabled: bool) -> None:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "ALTER TABLE audit_auditevent "
+                f"{'ENABLE' if enabled else 'DISABLE'} TRIGGER audit_auditevent_no_truncate"
+            )
+
+
+@pytest.fixture(autouse=True)
+def _transactional_db_housekeeping(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Transactional tests (live server, concurrency) end with a flush that TRUNCATEs every
+    table: that takes the migration-seeded roles along, and on PostgreSQL the audit table's
+    append-only trigger refuses it. Re-seed the roles before, and switch the TRUNCATE trigger
+    off for the flush only (and on again at the next test's start)."""
+    if not {"transactional_db", "live_server"} & set(request.fixturenames):
+        yield
+        return
+    from accounts.models import Role
+    from accounts.roles import sync_roles
+
+    request.getfixturevalue("transactional_db")
+    sync_roles(Role)
+    _audit_truncate_trigger(enabled=True)
+    yield
+    _audit_truncate_trigger(enabled=False)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from audit.models import Action, Category, Outcome
 from audit.services import record
@@ -19,6 +20,8 @@ Handler = Callable[[HttpRequest], HttpResponse]
 
 SESSION_LOGIN_AT = "pd_login_at"
 SESSION_LAST_SEEN = "pd_last_seen"
+# Set at sign-in: the user has an authenticator, so this session needs it even if no role does.
+SESSION_2FA_ENROLLED = "pd_2fa_enrolled"
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -54,7 +57,8 @@ class BearerTokenMiddleware:
             request.user = token.user
             request.api_token = token  # type: ignore[attr-defined]
             request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
-            request_context.update(session_ref=f"token:{token.hint}")
+            # A reference to the token row, never any part of the token itself.
+            request_context.update(session_ref=f"token:{token.public_id.hex[:10]}")
         return self.get_response(request)
 
 
@@ -85,11 +89,12 @@ class SessionLimitsMiddleware:
                     reason="idle time-out" if idle else "12-hour session limit",
                 )
                 logout(request)
+                login_url = f"{reverse(settings.LOGIN_URL)}?{'timeout' if idle else 'expired'}=1"
                 if _wants_json(request) or request.headers.get("HX-Request"):
                     response = HttpResponse("Your session has ended. Sign in again.", status=401)
-                    response["HX-Redirect"] = reverse(settings.LOGIN_URL)
+                    response["HX-Redirect"] = login_url
                     return response
-                return redirect(f"{reverse(settings.LOGIN_URL)}?timeout=1")
+                return redirect(login_url)
             session.setdefault(SESSION_LOGIN_AT, now)
             # Polling requests (htmx triggers marked background) do not count as activity.
             if not request.headers.get("X-Background-Poll"):
@@ -100,8 +105,18 @@ class SessionLimitsMiddleware:
 TWO_FACTOR_EXEMPT_URL_NAMES = {"otp_verify", "otp_setup", "logout"}
 
 
+def _demo_exempt(user: object) -> bool:
+    """The demo (settings.DEMO_MODE) relaxes two-factor sign-in for its seeded users only."""
+    if not settings.DEMO_MODE:
+        return False
+    from core.demo import DEMO_USERNAMES
+
+    return getattr(user, "username", None) in DEMO_USERNAMES
+
+
 class TwoFactorRequiredMiddleware:
-    """Roles that require 2FA reach nothing but the 2FA screens until the session is verified."""
+    """Users whose roles require 2FA, or who turned it on themselves, reach nothing but the 2FA
+    screens until the session is verified."""
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
@@ -111,8 +126,11 @@ class TwoFactorRequiredMiddleware:
         if (
             user.is_authenticated
             and getattr(request, "api_token", None) is None
-            and getattr(user, "requires_2fa", False)
-            and not settings.DEMO_MODE
+            and (
+                getattr(user, "requires_2fa", False)
+                or request.session.get(SESSION_2FA_ENROLLED, False)
+            )
+            and not _demo_exempt(user)
             and not user.is_verified()  # type: ignore[attr-defined]
             and not request.path.startswith(settings.STATIC_URL)
         ):
@@ -143,7 +161,12 @@ class TwoFactorRequiredMiddleware:
                 from django_otp.plugins.otp_totp.models import TOTPDevice
 
                 has_device = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
-                return redirect(
-                    reverse("accounts:otp_verify" if has_device else "accounts:otp_setup")
-                )
+                target = reverse("accounts:otp_verify" if has_device else "accounts:otp_setup")
+                if request.method == "GET" and not request.headers.get("HX-Request"):
+                    target += "?" + urlencode({"next": request.get_full_path()})
+                if request.headers.get("HX-Request"):
+                    response = HttpResponse("Two-factor verification required.", status=403)
+                    response["HX-Redirect"] = target
+                    return response
+                return redirect(target)
         return self.get_response(request)

@@ -17,11 +17,16 @@ from core import request_context
 
 @receiver(user_logged_in)
 def on_login(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
-    from accounts.middleware import SESSION_LAST_SEEN, SESSION_LOGIN_AT
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.middleware import SESSION_2FA_ENROLLED, SESSION_LAST_SEEN, SESSION_LOGIN_AT
 
     now = timezone.now().timestamp()
     request.session[SESSION_LOGIN_AT] = now
     request.session[SESSION_LAST_SEEN] = now
+    request.session[SESSION_2FA_ENROLLED] = TOTPDevice.objects.filter(
+        user=user, confirmed=True
+    ).exists()
     request.session.save()
     request_context.update(
         session_ref=request_context.session_reference(request.session.session_key)
