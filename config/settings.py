@@ -63,11 +63,15 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_tasks",
+    "django_tasks_db",
     "core",
     "audit",
     "accounts",
     "patients",
     "scheduling",
+    "messaging",
+    "interop",
     "api",
     "fhir",
     "dashboard",
@@ -246,6 +250,15 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
     },
+}
+
+# Background work: django-tasks (the Tasks API Django 6 ships) with the database backend; run
+# workers with `manage.py db_worker` (make run starts one). See docs/deploy.md for larger sites.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "messages", "interfaces"],
+    }
 }
 
 NINJA_PAGINATION_PER_PAGE = 50

@@ -1,0 +1,1 @@
+"""HL7 v2 message logs and interface endpoints."""

@@ -1,0 +1,1 @@
+"""Outbound messages (email, SMS) with an outbox."""
