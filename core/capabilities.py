@@ -23,6 +23,12 @@ class Capability(models.TextChoices):
     VIEW_AUDIT = "view_audit", "View and export the audit trail"
     MANAGE_USERS = "manage_users", "Manage users, roles and locations"
     USE_API = "use_api", "Use the JSON and FHIR APIs with a personal token"
+    VIEW_SCHEDULE = "view_schedule", "View calendars and the check-in board"
+    SCHEDULE_APPOINTMENTS = "schedule_appointments", "Book, cancel and reschedule; manage waitlist"
+    CHECK_IN = "check_in", "Check patients in, room them and check them out"
+    OVERBOOK = "overbook", "Double-book a practitioner who allows overbooking"
+    MANAGE_SCHEDULES = "manage_schedules", "Edit availability, exceptions, types and resources"
+    MANAGE_INTERFACES = "manage_interfaces", "Manage interfaces: HL7 feeds, calendar feed links"
 
 
 C = Capability
@@ -38,6 +44,9 @@ ROLE_DEFINITIONS: dict[str, dict[str, object]] = {
             C.MANAGE_COVERAGE,
             C.MANAGE_FLAGS,
             C.USE_API,
+            C.VIEW_SCHEDULE,
+            C.SCHEDULE_APPOINTMENTS,
+            C.CHECK_IN,
         ],
     },
     "medical_office_admin": {
@@ -52,6 +61,10 @@ ROLE_DEFINITIONS: dict[str, dict[str, object]] = {
             C.IMPORT_PATIENTS,
             C.VIEW_OPERATIONS,
             C.USE_API,
+            C.VIEW_SCHEDULE,
+            C.SCHEDULE_APPOINTMENTS,
+            C.CHECK_IN,
+            C.MANAGE_SCHEDULES,
         ],
     },
     "medical_office_manager": {
@@ -68,12 +81,24 @@ ROLE_DEFINITIONS: dict[str, dict[str, object]] = {
             C.EXPORT_PATIENTS,
             C.VIEW_OPERATIONS,
             C.USE_API,
+            C.VIEW_SCHEDULE,
+            C.SCHEDULE_APPOINTMENTS,
+            C.CHECK_IN,
+            C.OVERBOOK,
+            C.MANAGE_SCHEDULES,
+            C.MANAGE_INTERFACES,
         ],
     },
     "billing_specialist": {
         "name": "Billing specialist",
         "requires_2fa": False,
-        "capabilities": [C.VIEW_PATIENTS, C.BREAK_GLASS, C.MANAGE_COVERAGE, C.USE_API],
+        "capabilities": [
+            C.VIEW_PATIENTS,
+            C.BREAK_GLASS,
+            C.MANAGE_COVERAGE,
+            C.USE_API,
+            C.VIEW_SCHEDULE,
+        ],
     },
     "patient_services_manager": {
         "name": "Patient services manager",
@@ -88,6 +113,11 @@ ROLE_DEFINITIONS: dict[str, dict[str, object]] = {
             C.EXPORT_PATIENTS,
             C.VIEW_OPERATIONS,
             C.USE_API,
+            C.VIEW_SCHEDULE,
+            C.SCHEDULE_APPOINTMENTS,
+            C.CHECK_IN,
+            C.OVERBOOK,
+            C.MANAGE_SCHEDULES,
         ],
     },
     "service_director": {
@@ -98,7 +128,7 @@ ROLE_DEFINITIONS: dict[str, dict[str, object]] = {
     "medical_director": {
         "name": "Medical director",
         "requires_2fa": True,
-        "capabilities": [C.VIEW_PATIENTS, C.BREAK_GLASS, C.VIEW_OPERATIONS],
+        "capabilities": [C.VIEW_PATIENTS, C.BREAK_GLASS, C.VIEW_OPERATIONS, C.VIEW_SCHEDULE],
     },
     "privacy_officer": {
         "name": "Privacy officer",
@@ -108,6 +138,6 @@ ROLE_DEFINITIONS: dict[str, dict[str, object]] = {
     "system_admin": {
         "name": "System administrator",
         "requires_2fa": True,
-        "capabilities": [C.MANAGE_USERS, C.VIEW_OPERATIONS],
+        "capabilities": [C.MANAGE_USERS, C.VIEW_OPERATIONS, C.MANAGE_INTERFACES],
     },
 }

@@ -40,3 +40,16 @@ def appointment_changed_on_commit(
         )
 
     transaction.on_commit(send)
+
+
+# Sent (on commit) when an opened slot is offered to a waitlisted patient; the messaging app
+# delivers the offer through the patient's reminder channel. Receivers get offer_id (int).
+waitlist_offered = Signal()
+
+
+def waitlist_offered_on_commit(*, offer_id: int) -> None:
+    from scheduling.models import WaitlistOffer
+
+    transaction.on_commit(
+        lambda: waitlist_offered.send_robust(sender=WaitlistOffer, offer_id=offer_id)
+    )
