@@ -5,10 +5,16 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from core.models import BaseModel, Location
 from core.text import fold
-from patients.validators import validate_birth_date, validate_phone, validate_postal_code
+from patients.validators import (
+    format_phone,
+    validate_birth_date,
+    validate_phone,
+    validate_postal_code,
+)
 
 US_STATES = [
     ("AL", "Alabama"), ("AK", "Alaska"), ("AZ", "Arizona"), ("AR", "Arkansas"),
@@ -57,6 +63,11 @@ class Relationship(models.TextChoices):
     CHILD = "child", "Child"
     PARENT = "parent", "Parent"
     OTHER = "other", "Other"
+
+
+def _phone_for_reading(field_name: str) -> property:
+    """A property showing an E.164 field in the national format: +15552013344 -> (555) 201-3344."""
+    return property(lambda self: format_phone(getattr(self, field_name)))
 
 
 class Patient(BaseModel):
@@ -131,6 +142,7 @@ class Patient(BaseModel):
             models.Index(fields=["phone_home_digits"], name="patients_patient_home_ph_idx"),
             models.Index(fields=["email"], name="patients_patient_email_idx"),
             models.Index(fields=["home_location", "updated_at"], name="patients_patient_loc_idx"),
+            models.Index(fields=["created_at"], name="patients_patient_created_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -165,6 +177,35 @@ class Patient(BaseModel):
         if self.preferred_name and self.preferred_name != self.given_name:
             name += f' "{self.preferred_name}"'
         return name
+
+    @property
+    def age(self) -> int:
+        """Age in whole years today (the clinic's time zone)."""
+        today = timezone.localdate()
+        born = self.birth_date
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+    phone_mobile_display = _phone_for_reading("phone_mobile")
+    phone_home_display = _phone_for_reading("phone_home")
+    emergency_contact_phone_display = _phone_for_reading("emergency_contact_phone")
+    guarantor_phone_display = _phone_for_reading("guarantor_phone")
+
+    @property
+    def phone_display(self) -> str:
+        """The best number to call, formatted for reading: mobile first, then home."""
+        return format_phone(self.phone_mobile or self.phone_home)
+
+    @property
+    def banner_flags(self) -> list[PatientFlag]:
+        """Active alerts, most severe first (uses the prefetched `active_flags` when present)."""
+        flags = getattr(self, "active_flags", None)
+        if flags is None:
+            flags = list(self.flags.filter(is_active=True))
+        return sorted(flags, key=lambda flag: (flag.severity_rank, flag.kind))
+
+    @property
+    def has_interpreter_flag(self) -> bool:
+        return any(flag.kind == FlagKind.INTERPRETER for flag in self.banner_flags)
 
 
 class Coverage(BaseModel):
@@ -237,6 +278,18 @@ class FlagSeverity(models.TextChoices):
     CRITICAL = "critical", "Critical"
 
 
+SEVERITY_RANK: dict[str, int] = {
+    FlagSeverity.CRITICAL: 0,
+    FlagSeverity.WARNING: 1,
+    FlagSeverity.INFO: 2,
+}
+SEVERITY_BADGE: dict[str, str] = {
+    FlagSeverity.CRITICAL: "text-bg-danger",
+    FlagSeverity.WARNING: "text-bg-warning",
+    FlagSeverity.INFO: "text-bg-info",
+}
+
+
 class PatientFlag(BaseModel):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="flags")
     kind = models.CharField(max_length=20, choices=FlagKind.choices)
@@ -255,6 +308,16 @@ class PatientFlag(BaseModel):
 
     def __str__(self) -> str:
         return self.get_kind_display()
+
+    @property
+    def severity_rank(self) -> int:
+        """0 for critical, 1 for warning, 2 for information: sorts the most severe first."""
+        return SEVERITY_RANK.get(self.severity, len(SEVERITY_RANK))
+
+    @property
+    def badge_class(self) -> str:
+        """Bootstrap badge colours: critical red, warning amber, information blue."""
+        return SEVERITY_BADGE.get(self.severity, "text-bg-secondary")
 
 
 class PatientIdentifier(BaseModel):

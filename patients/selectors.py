@@ -8,19 +8,30 @@ or who holds an unexpired break-glass grant for that patient. Missing and forbid
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from audit.models import Action, Category, Outcome
 from audit.services import record
 from core.capabilities import Capability
+from core.models import Location
 from core.text import digits, fold, prefix_upper_bound
-from patients.models import BreakGlassGrant, Coverage, Patient, PatientFlag, PatientIdentifier
+from patients.models import (
+    BreakGlassGrant,
+    Coverage,
+    FlagKind,
+    Patient,
+    PatientFlag,
+    PatientIdentifier,
+)
+from patients.mrn import is_valid_mrn
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -104,6 +115,14 @@ def patient_find_for_break_glass(*, user: User, public_id: uuid.UUID | str) -> P
             outcome=Outcome.DENIED,
         )
         raise Http404("No such patient.")
+    record(
+        actor=user,
+        action=Action.READ,
+        event="access.break_glass_form",
+        category=Category.SECURITY,
+        patient=patient,
+        obj=patient,
+    )
     return patient
 
 
@@ -126,6 +145,67 @@ class SearchCriteria:
 
     def used_fields(self) -> list[str]:
         return [k for k in ("name", "birth_date", "mrn", "phone", "member_id") if getattr(self, k)]
+
+    def describe(self) -> str:
+        """'name and date of birth': what a search looked for, in words (no values)."""
+        labels = [SEARCH_FIELD_LABELS[name] for name in self.used_fields()]
+        if len(labels) < 2:
+            return "".join(labels)
+        return ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+SEARCH_FIELD_LABELS = {
+    "name": "name",
+    "birth_date": "date of birth",
+    "mrn": "MRN",
+    "phone": "phone",
+    "member_id": "member id",
+}
+
+_US_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")
+_ISO_DATE = re.compile(r"(?<![\d-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d-])")
+_PHONE_CHARS = re.compile(r"[\d\s()+.\-]+")
+_MAX_MRN_DIGITS = 9  # phone numbers have 10 or 11 digits; MRNs are shorter
+
+
+def criteria_from_text(text: str) -> SearchCriteria:
+    """Read one search box: a name ('smith', 'smith, jo', 'jo smith'), a date of birth
+    (MM/DD/YYYY or YYYY-MM-DD, alone or with a name), an MRN (digits with a valid check digit),
+    a phone number or a member id.
+
+    Raises ValidationError naming the problem when a date is written but does not exist.
+    """
+    text = " ".join((text or "").split())
+    criteria = SearchCriteria()
+    for pattern, order in ((_US_DATE, (2, 0, 1)), (_ISO_DATE, (0, 1, 2))):
+        match = pattern.search(text)
+        if match is None:
+            continue
+        parts = [int(part) for part in match.groups()]
+        year, month, day = (parts[i] for i in order)
+        try:
+            criteria.birth_date = dt.date(year, month, day)
+        except ValueError as exc:
+            raise ValidationError(
+                f"{match.group(0)} is not a real date; write it as MM/DD/YYYY.", code="date"
+            ) from exc
+        text = (text[: match.start()] + text[match.end() :]).strip(" ,")
+        break
+    if not text:
+        return criteria
+    number = digits(text)
+    if _PHONE_CHARS.fullmatch(text) and number:
+        if text.isdigit() and len(text) <= _MAX_MRN_DIGITS and is_valid_mrn(text):
+            criteria.mrn = text
+        elif text.startswith("+") or len(number) in (10, 11):
+            criteria.phone = number
+        else:
+            criteria.member_id = text.replace(" ", "")
+    elif number and " " not in text:
+        criteria.member_id = text
+    else:
+        criteria.name = text
+    return criteria
 
 
 def _name_q(name: str) -> Q:
@@ -243,3 +323,177 @@ def patient_list_for_user(
     if updated_since:
         qs = qs.filter(updated_at__gte=updated_since)
     return qs
+
+
+def coverage_get_for_patient(*, patient: Patient, public_id: uuid.UUID | str) -> Coverage:
+    """One coverage of a patient the caller has already fetched with patient_get_for_user."""
+    coverage = (
+        Coverage.objects.select_related("verified_by")
+        .filter(patient=patient, public_id=public_id)
+        .first()
+    )
+    if coverage is None:
+        raise Http404("No such coverage.")
+    coverage.patient = patient
+    return coverage
+
+
+def flag_get_for_patient(*, patient: Patient, public_id: uuid.UUID | str) -> PatientFlag:
+    flag = PatientFlag.objects.filter(patient=patient, public_id=public_id).first()
+    if flag is None:
+        raise Http404("No such alert.")
+    flag.patient = patient
+    return flag
+
+
+def identifiers_for(patient: Patient) -> list[PatientIdentifier]:
+    return list(patient.identifiers.order_by("is_alias", "system", "value"))
+
+
+def flags_for(patient: Patient) -> list[PatientFlag]:
+    """All alerts, active ones first (most severe first), then the cleared history."""
+    flags = list(patient.flags.select_related("created_by"))
+    return sorted(
+        flags, key=lambda f: (not f.is_active, f.severity_rank, -f.created_at.timestamp())
+    )
+
+
+def merged_records_for(patient: Patient) -> list[Patient]:
+    """Records that were merged into this one."""
+    return list(Patient.objects.filter(merged_into=patient).order_by("mrn"))
+
+
+def patient_get_by_mrn_for_user(
+    *, user: User, mrn: str, event: str = "patient.view", category: Category = Category.DEMOGRAPHICS
+) -> Patient:
+    """The patient whose current MRN is `mrn`, if the user may see it (else Http404, audited)."""
+    public_id = Patient.objects.filter(mrn=(mrn or "").strip()).values_list("public_id", flat=True)
+    found = public_id.first()
+    if found is None:
+        record(
+            actor=user,
+            action=Action.READ,
+            event=event,
+            category=category,
+            object_type="patients.Patient",
+            object_id="mrn",
+            outcome=Outcome.DENIED,
+        )
+        raise Http404("No such patient.")
+    return patient_get_for_user(user=user, public_id=found, event=event, category=category)
+
+
+@dataclass
+class DuplicateCandidate:
+    """A possible duplicate as shown to the registering user: details only when in scope."""
+
+    patient: Patient
+    in_scope: bool
+
+
+def duplicate_candidates_for_user(
+    *, user: User, candidates: list[Patient]
+) -> list[DuplicateCandidate]:
+    """Candidates found at registration, each disclosure audited as a read of that patient.
+
+    Records outside the user's locations are shown by MRN and location only (with a way to
+    break the glass), so duplicate detection does not leak names across locations.
+    """
+    shown: list[DuplicateCandidate] = []
+    for candidate in candidates:
+        visible = in_scope(user=user, patient=candidate) or has_break_glass(
+            user=user, patient=candidate
+        )
+        record(
+            actor=user,
+            action=Action.READ,
+            event="patient.duplicate_candidate",
+            category=Category.DEMOGRAPHICS,
+            patient=candidate,
+            obj=candidate,
+            fields=[] if visible else ["mrn", "home_location"],
+        )
+        shown.append(DuplicateCandidate(patient=candidate, in_scope=visible))
+    return shown
+
+
+def recent_registrations_for_user(*, user: User, limit: int = 10) -> list[Patient]:
+    """The latest patients registered at the user's locations (audited as one query)."""
+    if not user.can(Capability.VIEW_PATIENTS) or not user.location_ids:
+        return []
+    rows = list(
+        patient_base_queryset()
+        .filter(home_location_id__in=user.location_ids, merged_into__isnull=True)
+        .order_by("-created_at", "-id")[:limit]
+    )
+    record(
+        actor=user,
+        action=Action.QUERY,
+        event="patient.recent_list",
+        category=Category.DEMOGRAPHICS,
+        object_type="patients.Patient",
+        object_id=f"{len(rows)} results",
+    )
+    return rows
+
+
+@dataclass
+class PatientCounts:
+    """Operational counts (no PHI) for managers' and directors' home page."""
+
+    by_location: list[tuple[str, int]]
+    total: int
+    registered_today: int
+    registered_this_week: int
+    active_alerts_by_kind: list[tuple[str, int]]
+    active_alerts: int
+    unverified_coverages: int
+
+
+def patient_counts() -> PatientCounts:
+    """Counts of what exists now, in a fixed number of queries."""
+    today = timezone.localdate()
+    start_today = timezone.make_aware(dt.datetime.combine(today, dt.time.min))
+    start_week = start_today - dt.timedelta(days=today.weekday())
+    current = Q(merged_into__isnull=True)
+    registered = Patient.objects.filter(current).aggregate(
+        total=Count("id"),
+        today=Count("id", filter=Q(created_at__gte=start_today)),
+        week=Count("id", filter=Q(created_at__gte=start_week)),
+    )
+    locations = Location.objects.annotate(
+        current_patients=Count("patients", filter=Q(patients__merged_into__isnull=True))
+    ).order_by("name")
+    kinds: dict[str, int] = dict(
+        PatientFlag.objects.filter(is_active=True, patient__merged_into__isnull=True)
+        .order_by()
+        .values("kind")
+        .annotate(n=Count("id"))
+        .values_list("kind", "n")
+    )
+    alerts = [(label, kinds[value]) for value, label in FlagKind.choices if kinds.get(value)]
+    unverified = Coverage.objects.filter(
+        is_active=True, verified_at__isnull=True, patient__merged_into__isnull=True
+    ).count()
+    return PatientCounts(
+        by_location=[(loc.name, loc.current_patients) for loc in locations],
+        total=registered["total"],
+        registered_today=registered["today"],
+        registered_this_week=registered["week"],
+        active_alerts_by_kind=alerts,
+        active_alerts=sum(kinds.values()),
+        unverified_coverages=unverified,
+    )
+
+
+def break_glass_count(*, since: dt.datetime) -> int:
+    return BreakGlassGrant.objects.filter(created_at__gte=since).count()
+
+
+def break_glass_active_grant(*, user: User, patient: Patient) -> BreakGlassGrant | None:
+    """The user's unexpired grant for this patient, latest expiry first."""
+    return (
+        BreakGlassGrant.objects.filter(user=user, patient=patient, expires_at__gt=timezone.now())
+        .order_by("-expires_at")
+        .first()
+    )

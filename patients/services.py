@@ -8,7 +8,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -21,6 +21,8 @@ from core.text import digits, fold
 from patients.models import (
     BreakGlassGrant,
     Coverage,
+    FlagKind,
+    FlagSeverity,
     MrnCounter,
     Patient,
     PatientFlag,
@@ -424,3 +426,61 @@ def patient_merge(*, actor: User, survivor: Patient, merged: Patient, reason: st
         reason=f"merged into {survivor.mrn}",
     )
     return survivor
+
+
+# Severity an alert gets when it is ticked on the registration form.
+FLAG_DEFAULT_SEVERITY: dict[str, str] = {
+    FlagKind.BEHAVIOURAL: FlagSeverity.CRITICAL,
+    FlagKind.ALLERGY: FlagSeverity.CRITICAL,
+    FlagKind.FALL_RISK: FlagSeverity.WARNING,
+    FlagKind.MOBILITY: FlagSeverity.WARNING,
+    FlagKind.FINANCIAL: FlagSeverity.WARNING,
+    FlagKind.OTHER: FlagSeverity.WARNING,
+    FlagKind.INTERPRETER: FlagSeverity.INFO,
+}
+
+
+def _prefixed_errors(exc: ValidationError, prefix: str) -> ValidationError:
+    """{'member_id': [...]} -> {'coverage_member_id': [...]}; errors of no field -> 'coverage'."""
+    if hasattr(exc, "error_dict"):
+        return ValidationError(
+            {
+                (f"{prefix}_{name}" if name != NON_FIELD_ERRORS else prefix): errors
+                for name, errors in exc.error_dict.items()
+            }
+        )
+    return ValidationError({prefix: exc.messages})
+
+
+@transaction.atomic
+def patient_register_with_details(
+    *,
+    actor: User,
+    home_location: Location,
+    values: Mapping[str, Any],
+    coverage_values: Mapping[str, Any] | None = None,
+    flags: Iterable[tuple[str, str, str]] = (),
+    confirm_not_duplicate: bool = False,
+) -> Patient:
+    """Register a patient together with a primary coverage and alerts, all or nothing.
+
+    `flags` holds (kind, severity, note) triples. Errors in the coverage come back keyed
+    `coverage_<field>` and errors in the alerts under `alerts`, so a form can place them.
+    """
+    patient = patient_register(
+        actor=actor,
+        home_location=home_location,
+        values=values,
+        confirm_not_duplicate=confirm_not_duplicate,
+    )
+    if coverage_values:
+        try:
+            coverage_save(actor=actor, patient=patient, values=coverage_values)
+        except ValidationError as exc:
+            raise _prefixed_errors(exc, "coverage") from exc
+    for kind, severity, note in flags:
+        try:
+            flag_add(actor=actor, patient=patient, kind=kind, severity=severity, note=note)
+        except ValidationError as exc:
+            raise ValidationError({"alerts": exc.messages}) from exc
+    return patient

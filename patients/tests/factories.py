@@ -9,11 +9,12 @@ from patients.models import Coverage, Patient, PatientFlag, PatientIdentifier
 from patients.mrn import make_mrn
 
 
-class PatientFactory(factory.django.DjangoModelFactory):
+class PatientFactory(factory.django.DjangoModelFactory[Patient]):
     """A patient row built directly (no audit). Use patients.services for behaviour under test."""
 
     class Meta:
         model = Patient
+        skip_postgeneration_save = True
 
     mrn = factory.Sequence(lambda n: make_mrn(5_000_000 + n))
     home_location = factory.SubFactory(LocationFactory)
@@ -34,7 +35,7 @@ class PatientFactory(factory.django.DjangoModelFactory):
             )
 
 
-class CoverageFactory(factory.django.DjangoModelFactory):
+class CoverageFactory(factory.django.DjangoModelFactory[Coverage]):
     class Meta:
         model = Coverage
 
@@ -48,7 +49,7 @@ class CoverageFactory(factory.django.DjangoModelFactory):
     order = 1
 
 
-class PatientFlagFactory(factory.django.DjangoModelFactory):
+class PatientFlagFactory(factory.django.DjangoModelFactory[PatientFlag]):
     class Meta:
         model = PatientFlag
 

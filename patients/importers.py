@@ -1,0 +1,610 @@
+"""Importing FHIR R4 Bundles (e.g. Synthea output): patients and coverages, through the services.
+
+What it does, and the decisions behind it:
+
+* Each file is read and checked on its own: a missing file, a file that is not JSON or not a
+  FHIR Bundle is reported and the others go on.
+* Each entry is validated on its own with fhir.resources (R4B models, which read R4 JSON): a bad
+  entry is reported by file, entry index and reason, and the rest of the bundle goes on. Only
+  what is imported is validated: Patient and Coverage resources (without their narrative `text`
+  and without extensions the importer does not read), and the patient reference, insurance and
+  billing period of Claim and ExplanationOfBenefit. Entries of other resource types only need a
+  known resource type.
+* Patients are matched by identifier (PatientIdentifier, looked up in bulk per batch). A new
+  patient is registered with those identifiers; a known one is updated with the fields the
+  resource carries that differ (fields it does not carry are left alone). A known patient with
+  nothing to change is counted in `skipped`, so a second run of the same files reports
+  `patients_created: 0, patients_updated: 0, coverages: 0` and every patient as skipped.
+* New patients are checked against likely duplicates (same date of birth and similar name, or
+  the same phone or e-mail): they are still imported, with a warning naming the candidates' MRNs
+  for someone to review and merge.
+* Coverages come from Coverage resources (idempotent by their identifier, fullUrl or id) or,
+  when a bundle has none (Synthea 2.x), are derived from the payers named on Claim and
+  ExplanationOfBenefit insurance: one coverage per patient and payer, effective from the first to
+  the last billing period seen, inactive once that period has ended, idempotent by
+  `source_identifier` ("claims|<patient identifier>|<payer>"). The member id is not in those
+  resources; the patient's source identifier stands in for it.
+* Writes go through patients.services (validation, audit). Patients are written in batches, one
+  transaction per batch and a savepoint per patient and per coverage: a bad record is rolled back
+  alone and never half-saved.
+* Messages name fields and never carry values (no PHI in the report).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import Action, Category
+from audit.services import record
+from core.capabilities import Capability
+from core.models import Location
+from core.text import fold
+from patients.fhir import (
+    BIRTHSEX_URL,
+    GENDER_IDENTITY_URL,
+    INTERPRETER_URL,
+    MRN_SYSTEM,
+    CoverageImport,
+    FhirMappingError,
+    PatientImport,
+    coverage_from_fhir,
+    patient_from_fhir,
+)
+from patients.models import Coverage, Patient, PatientIdentifier
+from patients.services import coverage_save, duplicate_candidates, patient_register, patient_update
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+SERVICE_USERNAME = "system-import"
+SERVICE_ROLE = "medical_office_admin"
+BATCH_SIZE = 200
+PATIENT_EXTENSIONS = frozenset({BIRTHSEX_URL, GENDER_IDENTITY_URL, INTERPRETER_URL})
+NO_INSURANCE = frozenset({"noinsurance", "selfpay", "none", "uninsured"})
+
+
+# ---- the report --------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    patients_created: int = 0
+    patients_updated: int = 0
+    coverages: int = 0
+    skipped: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    files_read: int = 0
+
+    def add(
+        self,
+        path: str,
+        reason: str,
+        *,
+        entry: int | None = None,
+        resource: str | None = None,
+        level: str = "error",
+    ) -> None:
+        self.errors.append(
+            {"path": path, "entry": entry, "resource": resource, "level": level, "reason": reason}
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "patients_created": self.patients_created,
+            "patients_updated": self.patients_updated,
+            "coverages": self.coverages,
+            "skipped": self.skipped,
+            "errors": self.errors,
+        }
+
+
+# ---- who imports, and where --------------------------------------------------------------
+
+
+def service_account() -> User:
+    """The `system-import` account (created on first use; no usable password, so no sign-in),
+    medical office administrator at every active location."""
+    from accounts.models import Role, User
+    from accounts.services import user_set_locations
+
+    with transaction.atomic():
+        user, created = User.objects.get_or_create(
+            username=SERVICE_USERNAME, defaults={"first_name": "FHIR", "last_name": "import"}
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            user.roles.set(Role.objects.filter(slug=SERVICE_ROLE))
+            record(
+                actor=None,
+                username="import_fhir",
+                action=Action.CREATE,
+                event="user.create",
+                category=Category.ADMINISTRATION,
+                obj=user,
+                reason=f"service account for import_fhir; role {SERVICE_ROLE}",
+            )
+        active = list(Location.objects.filter(is_active=True))
+        if set(user.locations.values_list("pk", flat=True)) != {loc.pk for loc in active}:
+            user_set_locations(actor=user, user=user, locations=active)
+    for attr in ("capability_set", "location_ids", "role_slugs", "role_names", "requires_2fa"):
+        user.__dict__.pop(attr, None)
+    return user
+
+
+def import_location(code: str | None) -> Location:
+    qs = Location.objects.filter(is_active=True)
+    location = qs.filter(code=code).first() if code else qs.order_by("pk").first()
+    if location is None:
+        raise ValidationError(
+            f"No active location with code '{code}'." if code else "There is no active location."
+        )
+    return location
+
+
+# ---- reading and validating --------------------------------------------------------------
+
+
+def _fhir_class(resource_type: Any) -> Any:
+    from fhir.resources.R4B import get_fhir_model_class
+
+    if not isinstance(resource_type, str) or not resource_type:
+        raise ValueError("the entry's resource has no resourceType")
+    try:
+        return get_fhir_model_class(resource_type)
+    except (ValueError, AttributeError, KeyError) as exc:
+        raise ValueError(f"unknown resource type '{resource_type[:60]}'") from exc
+
+
+def _summary(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "__root__") or "resource"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message.splitlines()[0][:160]}")
+    more = len(exc.errors()) - 3
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _validated_patient(resource: dict[str, Any]) -> None:
+    from fhir.resources.R4B.patient import Patient as FhirPatient
+
+    subset = {key: value for key, value in resource.items() if key != "text"}
+    if isinstance(subset.get("extension"), list):
+        subset["extension"] = [
+            e
+            for e in subset["extension"]
+            if isinstance(e, dict) and e.get("url") in PATIENT_EXTENSIONS
+        ]
+    FhirPatient.model_validate(subset)
+
+
+def _validated_coverage(resource: dict[str, Any]) -> None:
+    from fhir.resources.R4B.coverage import Coverage as FhirCoverage
+
+    FhirCoverage.model_validate({k: v for k, v in resource.items() if k != "text"})
+
+
+def _validated_billing(resource: dict[str, Any]) -> None:
+    """Claim / ExplanationOfBenefit: only the parts a coverage is derived from."""
+    from fhir.resources.R4B.claim import ClaimInsurance
+    from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitInsurance
+    from fhir.resources.R4B.period import Period
+    from fhir.resources.R4B.reference import Reference
+
+    insurance_model = (
+        ClaimInsurance if resource["resourceType"] == "Claim" else ExplanationOfBenefitInsurance
+    )
+    Reference.model_validate(resource.get("patient") or {})
+    for item in resource.get("insurance") or []:
+        insurance_model.model_validate(item)
+    if resource.get("billablePeriod") is not None:
+        Period.model_validate(resource["billablePeriod"])
+    for contained in resource.get("contained") or []:
+        if isinstance(contained, dict) and contained.get("resourceType") == "Coverage":
+            _validated_coverage(contained)
+
+
+@dataclass
+class PatientEntry:
+    index: int
+    data: PatientImport
+    patient_id: int | None = None  # set once written or matched
+
+
+@dataclass
+class CoverageEntry:
+    index: int
+    patient_ref: str
+    data: CoverageImport
+
+
+@dataclass
+class PayerUse:
+    """What the claims of one patient say about one payer."""
+
+    index: int
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    def extend(self, period: Mapping[str, Any] | None) -> None:
+        for key, pick in (("start", min), ("end", max)):
+            raw = (period or {}).get(key)
+            if not raw:
+                continue
+            day = dt.date.fromisoformat(str(raw)[:10])
+            current = getattr(self, key)
+            setattr(self, key, day if current is None else pick(current, day))
+
+
+@dataclass
+class ParsedBundle:
+    patients: list[PatientEntry] = field(default_factory=list)
+    by_reference: dict[str, PatientEntry] = field(default_factory=dict)
+    coverages: list[CoverageEntry] = field(default_factory=list)
+    payers: dict[str, dict[str, PayerUse]] = field(default_factory=dict)
+
+
+def _payers(resource: Mapping[str, Any]) -> list[str]:
+    contained = {
+        f"#{c.get('id')}": c
+        for c in resource.get("contained") or []
+        if isinstance(c, dict) and c.get("resourceType") == "Coverage"
+    }
+    names = []
+    for item in resource.get("insurance") or []:
+        coverage = item.get("coverage") or {}
+        target = contained.get(str(coverage.get("reference", "")))
+        payor = ((target or {}).get("payor") or [{}])[0]
+        name = " ".join(str(payor.get("display") or coverage.get("display") or "").split())
+        if name and fold(name) not in NO_INSURANCE:
+            names.append(name)
+    if not names and resource.get("insurer", {}).get("display"):
+        names.append(" ".join(str(resource["insurer"]["display"]).split()))
+    return names
+
+
+def parse_bundle(path: str, data: Any, report: ImportReport) -> ParsedBundle | None:
+    """Validate the bundle and each entry; collect what will be imported. None if unusable."""
+    from fhir.resources.R4B.bundle import Bundle, BundleEntry
+
+    if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
+        kind = data.get("resourceType") if isinstance(data, dict) else type(data).__name__
+        report.add(path, f"not a FHIR Bundle (resourceType is '{str(kind)[:60]}')")
+        return None
+    try:
+        Bundle.model_validate({k: v for k, v in data.items() if k != "entry"})
+    except pydantic.ValidationError as exc:
+        report.add(path, f"the Bundle is not valid FHIR: {_summary(exc)}")
+        return None
+    entries = data.get("entry") or []
+    if not isinstance(entries, list):
+        report.add(path, "Bundle.entry is not a list")
+        return None
+    parsed = ParsedBundle()
+    for index, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            report.add(path, "the entry has no resource", entry=index)
+            continue
+        resource_type = resource.get("resourceType")
+        try:
+            _fhir_class(resource_type)
+            BundleEntry.model_validate({k: v for k, v in entry.items() if k != "resource"})
+            _collect(parsed, index, entry, resource)
+        except ValueError as exc:  # pydantic.ValidationError is a ValueError
+            reason = _summary(exc) if isinstance(exc, pydantic.ValidationError) else str(exc)
+            report.add(path, reason, entry=index, resource=_type_name(resource_type))
+        except FhirMappingError as exc:
+            report.add(path, str(exc), entry=index, resource=_type_name(resource_type))
+    return parsed
+
+
+def _type_name(resource_type: Any) -> str | None:
+    return resource_type[:60] if isinstance(resource_type, str) and resource_type else None
+
+
+def _collect(parsed: ParsedBundle, index: int, entry: dict[str, Any], resource: dict) -> None:
+    full_url = str(entry.get("fullUrl") or "")
+    resource_type = resource["resourceType"]
+    if resource_type == "Patient":
+        _validated_patient(resource)
+        item = PatientEntry(index=index, data=patient_from_fhir(resource, full_url=full_url))
+        parsed.patients.append(item)
+        for ref in (full_url, f"Patient/{resource.get('id')}" if resource.get("id") else ""):
+            if ref:
+                parsed.by_reference[ref] = item
+    elif resource_type == "Coverage":
+        _validated_coverage(resource)
+        beneficiary = str((resource.get("beneficiary") or {}).get("reference") or "")
+        parsed.coverages.append(
+            CoverageEntry(index, beneficiary, coverage_from_fhir(resource, full_url=full_url))
+        )
+    elif resource_type in ("Claim", "ExplanationOfBenefit"):
+        _validated_billing(resource)
+        patient_ref = str((resource.get("patient") or {}).get("reference") or "")
+        for payer in _payers(resource):
+            use = parsed.payers.setdefault(patient_ref, {}).setdefault(payer, PayerUse(index))
+            use.extend(resource.get("billablePeriod"))
+
+
+# ---- writing -----------------------------------------------------------------------------
+
+
+def _source_key(*parts: str) -> str:
+    key = "|".join(parts)
+    return key if len(key) <= 200 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _derived_coverages(parsed: ParsedBundle, today: dt.date) -> list[CoverageEntry]:
+    """Coverages from claim payers, for patients whose bundle has no Coverage resource."""
+    covered = {c.patient_ref for c in parsed.coverages}
+    derived = []
+    for patient_ref, payers in parsed.payers.items():
+        item = parsed.by_reference.get(patient_ref)
+        if item is None or patient_ref in covered:
+            continue
+        system, value = item.data.match_keys[0]
+        for payer, use in sorted(payers.items()):
+            values = {
+                "payer_name": payer[:120],
+                "member_id": value[:40],
+                "relationship": "self",
+                "effective_start": use.start,
+                "effective_end": use.end,
+                "order": 1,
+                "is_active": use.end is None or use.end >= today,
+            }
+            source = _source_key("claims", system, value, payer)
+            derived.append(CoverageEntry(use.index, patient_ref, CoverageImport(values, source)))
+    return derived
+
+
+class BundleWriter:
+    """Writes one parsed bundle in batches; counts and errors go to the report."""
+
+    def __init__(self, *, actor: User, location: Location, report: ImportReport, path: str):
+        self.actor, self.location, self.report, self.path = actor, location, report, path
+
+    def write(self, parsed: ParsedBundle, on_patient: Callable[[], None] | None = None) -> None:
+        coverages = parsed.coverages + _derived_coverages(parsed, timezone.localdate())
+        for start in range(0, len(parsed.patients), BATCH_SIZE):
+            batch = parsed.patients[start : start + BATCH_SIZE]
+            with transaction.atomic():
+                self._write_patients(batch, on_patient)
+                refs = {ref for ref, item in parsed.by_reference.items() if item in batch}
+                self._write_coverages(
+                    [c for c in coverages if c.patient_ref in refs], parsed.by_reference, batch
+                )
+        for item in coverages:
+            if item.patient_ref not in parsed.by_reference:
+                self.report.add(
+                    self.path,
+                    "the coverage's beneficiary is not a Patient in this bundle",
+                    entry=item.index,
+                    resource="Coverage",
+                )
+
+    # patients
+
+    def _existing(self, batch: list[PatientEntry]) -> dict[tuple[str, str], int]:
+        """Identifier -> patient id for the batch: one indexed query per identifier system."""
+        by_system: dict[str, set[str]] = {}
+        for item in batch:
+            for system, value in item.data.match_keys:
+                by_system.setdefault(system, set()).add(value)
+        known: dict[tuple[str, str], int] = {}
+        for system, values in by_system.items():
+            found = PatientIdentifier.objects.filter(system=system, value__in=values)
+            for value, patient_id in found.values_list("value", "patient_id"):
+                known[(system, value)] = patient_id
+        return known
+
+    def _write_patients(
+        self, batch: list[PatientEntry], on_patient: Callable[[], None] | None
+    ) -> None:
+        known = self._existing(batch)
+        patients = Patient.objects.in_bulk(set(known.values()))
+        for item in batch:
+            matches = {known[key] for key in item.data.match_keys if key in known}
+            try:
+                if len(matches) > 1:
+                    raise ValidationError(
+                        "its identifiers belong to different patients (MRNs "
+                        + ", ".join(sorted(patients[pk].mrn for pk in matches if pk in patients))
+                        + "); merge them first"
+                    )
+                if matches:
+                    patient = patients.get(next(iter(matches))) or Patient.objects.get(
+                        pk=next(iter(matches))
+                    )
+                    self._update(item, patient)
+                else:
+                    patient = self._create(item)
+                    patients[patient.pk] = patient
+                item.patient_id = patient.pk
+                for key in item.data.match_keys:
+                    known[key] = patient.pk
+            except ValidationError as exc:
+                self.report.add(self.path, _messages(exc), entry=item.index, resource="Patient")
+            except PermissionDenied as exc:
+                self.report.add(self.path, str(exc), entry=item.index, resource="Patient")
+            for warning in item.data.warnings:
+                self.report.add(
+                    self.path, warning, entry=item.index, resource="Patient", level="warning"
+                )
+            if on_patient is not None:
+                on_patient()
+
+    def _create(self, item: PatientEntry) -> Patient:
+        values = item.data.values
+        candidates = duplicate_candidates(
+            family_name=values["family_name"],
+            given_name=values["given_name"],
+            birth_date=values["birth_date"],
+            phone_mobile=values.get("phone_mobile", ""),
+            phone_home=values.get("phone_home", ""),
+            email=values.get("email", ""),
+            limit=3,
+        )
+        patient = patient_register(
+            actor=self.actor,
+            home_location=self.location,
+            values=values,
+            check_duplicates=False,
+            identifiers=item.data.identifiers,
+            event="patient.import",
+        )
+        self.report.patients_created += 1
+        if candidates:
+            mrns = ", ".join(c.mrn for c in candidates)
+            item.data.warnings.append(
+                f"possible duplicate of MRN {mrns}: imported as MRN {patient.mrn}; review and merge"
+            )
+        return patient
+
+    def _update(self, item: PatientEntry, patient: Patient) -> None:
+        if patient.home_location_id not in self.actor.location_ids:
+            raise ValidationError(
+                f"it matches MRN {patient.mrn} at a location the importing user does not work at"
+            )
+        changes = {
+            name: value
+            for name, value in item.data.values.items()
+            if getattr(patient, name) != value
+        }
+        if not changes:
+            self.report.skipped += 1
+            return
+        patient_update(
+            actor=self.actor, patient=patient, values=changes, event="patient.import_update"
+        )
+        self.report.patients_updated += 1
+
+    # coverages
+
+    def _write_coverages(
+        self,
+        coverages: list[CoverageEntry],
+        by_reference: Mapping[str, PatientEntry],
+        batch: Iterable[PatientEntry],
+    ) -> None:
+        patient_ids = {item.patient_id for item in batch if item.patient_id}
+        existing = {
+            (c.patient_id, c.source_identifier): c
+            for c in Coverage.objects.filter(patient_id__in=patient_ids).exclude(
+                source_identifier=""
+            )
+        }
+        patients = Patient.objects.in_bulk(patient_ids)
+        for item in coverages:
+            owner = by_reference[item.patient_ref].patient_id
+            if owner is None:
+                self.report.add(
+                    self.path,
+                    "its patient was not imported (see that entry's error)",
+                    entry=item.index,
+                    resource="Coverage",
+                )
+                continue
+            current = existing.get((owner, item.data.source_identifier))
+            values = item.data.values
+            if current is not None:
+                values = {k: v for k, v in values.items() if getattr(current, k) != v}
+                if not values:
+                    continue
+            try:
+                coverage_save(
+                    actor=self.actor,
+                    patient=patients[owner],
+                    values=values,
+                    coverage=current,
+                    source_identifier=item.data.source_identifier,
+                )
+                self.report.coverages += 1
+            except ValidationError as exc:
+                self.report.add(self.path, _messages(exc), entry=item.index, resource="Coverage")
+
+
+def _messages(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(
+            f"{name}: {' '.join(messages)}" for name, messages in exc.message_dict.items()
+        )
+    return " ".join(exc.messages)
+
+
+# ---- the whole run -----------------------------------------------------------------------
+
+
+def _load(path: str, report: ImportReport) -> Any:
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        report.add(path, "file not found")
+        return None
+    except OSError as exc:
+        report.add(path, f"cannot read the file ({exc.strerror or exc.__class__.__name__})")
+        return None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        report.add(path, f"not JSON{where}")
+        return None
+    except RecursionError:
+        report.add(path, "not JSON that can be read (nested too deeply)")
+        return None
+
+
+def import_fhir_files(
+    paths: Iterable[str],
+    *,
+    actor: User,
+    location: Location,
+    on_file: Callable[[str], None] | None = None,
+    on_patient: Callable[[], None] | None = None,
+) -> ImportReport:
+    """Import each file; never stops at a bad file or entry (see the module docstring)."""
+    if not actor.can(Capability.IMPORT_PATIENTS):
+        raise PermissionDenied("This user's roles do not allow importing patients.")
+    if location.pk not in actor.location_ids:
+        raise ValidationError(f"{actor.get_username()} does not work at {location.code}.")
+    report = ImportReport()
+    for path in paths:
+        data = _load(path, report)
+        parsed = parse_bundle(path, data, report) if data is not None else None
+        if parsed is not None:
+            report.files_read += 1
+            BundleWriter(actor=actor, location=location, report=report, path=path).write(
+                parsed, on_patient
+            )
+        if on_file is not None:
+            on_file(path)
+    record(
+        actor=actor,
+        action=Action.EXECUTE,
+        event="patient.import_run",
+        category=Category.DEMOGRAPHICS,
+        object_type="import_fhir",
+        reason=(
+            f"files read {report.files_read}; created {report.patients_created}; updated "
+            f"{report.patients_updated}; coverages {report.coverages}; skipped {report.skipped}; "
+            f"problems {len(report.errors)}"
+        ),
+    )
+    return report
+
+
+__all__ = ["MRN_SYSTEM", "ImportReport", "import_fhir_files", "import_location", "service_account"]
