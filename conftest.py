@@ -30,34 +30,36 @@ PERSONA_ROLES = {
 }
 
 
-def _audit_truncate_trigger(enabled: bool) -> None:
-    from django.db import connection
+@pytest.fixture(autouse=True, scope="session")
+def _audit_flush_on_postgresql() -> Iterator[None]:
+    """Transactional tests (live server, concurrency) end with a flush that TRUNCATEs every
+    table; on PostgreSQL the audit table's append-only trigger refuses that. The flush runs in
+    one transaction, so `SET LOCAL session_replication_role = replica` lets it through for
+    that transaction only: the trigger stays on for everything else."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "ALTER TABLE audit_auditevent "
-                f"{'ENABLE' if enabled else 'DISABLE'} TRIGGER audit_auditevent_no_truncate"
-            )
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(
+        self: DatabaseOperations, style: object, tables: object, **kw: object
+    ) -> list[str]:
+        statements = original(self, style, tables, **kw)  # type: ignore[arg-type]
+        return ["SET LOCAL session_replication_role = replica", *statements] if statements else []
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        yield
 
 
 @pytest.fixture(autouse=True)
-def _transactional_db_housekeeping(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Transactional tests (live server, concurrency) end with a flush that TRUNCATEs every
-    table: that takes the migration-seeded roles along, and on PostgreSQL the audit table's
-    append-only trigger refuses it. Re-seed the roles before, and switch the TRUNCATE trigger
-    off for the flush only (and on again at the next test's start)."""
-    if not {"transactional_db", "live_server"} & set(request.fixturenames):
-        yield
-        return
-    from accounts.models import Role
-    from accounts.roles import sync_roles
+def _reseed_roles_for_transactional_tests(request: pytest.FixtureRequest) -> None:
+    """The flush after a transactional test takes the migration-seeded roles along."""
+    if {"transactional_db", "live_server"} & set(request.fixturenames):
+        from accounts.models import Role
+        from accounts.roles import sync_roles
 
-    request.getfixturevalue("transactional_db")
-    sync_roles(Role)
-    _audit_truncate_trigger(enabled=True)
-    yield
-    _audit_truncate_trigger(enabled=False)
+        request.getfixturevalue("transactional_db")
+        sync_roles(Role)
 
 
 @pytest.fixture

@@ -84,8 +84,12 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["patient_public_id", "-sequence"], name="audit_event_patient_idx"),
             models.Index(fields=["user", "-sequence"], name="audit_event_user_idx"),
-            models.Index(fields=["occurred_at"], name="audit_event_time_idx"),
+            models.Index(fields=["occurred_at", "sequence"], name="audit_event_time_seq_idx"),
             models.Index(fields=["event", "-sequence"], name="audit_event_event_idx"),
+            # The privacy officer's report filters and sorts on these too (audit.selectors).
+            models.Index(fields=["username", "-sequence"], name="audit_event_username_idx"),
+            models.Index(fields=["action", "-sequence"], name="audit_event_action_idx"),
+            models.Index(fields=["outcome", "-sequence"], name="audit_event_outcome_idx"),
         ]
 
     def __str__(self) -> str:

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from django.db import connection
 
-from accounts.models import Role
-from accounts.roles import sync_roles
 from accounts.tests.factories import PASSWORD, UserFactory
 from core.models import Location
 from core.tests.factories import LocationFactory
@@ -23,25 +19,6 @@ from patients.tests.factories import CoverageFactory, PatientFactory, PatientFla
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
 DETAIL_PATH = re.compile(r"^/patients/[0-9a-f-]{36}/$")
-
-
-def _audit_truncate_trigger(enabled: bool) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "ALTER TABLE audit_auditevent "
-                f"{'ENABLE' if enabled else 'DISABLE'} TRIGGER audit_auditevent_no_truncate"
-            )
-
-
-@pytest.fixture(autouse=True)
-def _roles(transactional_db: None) -> Iterator[None]:
-    # Transactional tests flush the database afterwards, taking the migration-seeded roles along.
-    sync_roles(Role)
-    _audit_truncate_trigger(enabled=True)
-    yield
-    # The flush TRUNCATEs every table; PostgreSQL's audit trigger refuses that unless switched off.
-    _audit_truncate_trigger(enabled=False)
 
 
 @pytest.fixture
@@ -139,6 +116,7 @@ def test_registering_the_same_person_again_warns_of_the_duplicate(
 
     # then the warning lists the existing record, and nothing was created
     warning = desk.get_by_role("region", name=re.compile("Possible duplicate"))
+    assert warning.evaluate("el => document.activeElement === el")
     assert existing.mrn in warning.inner_text()
     assert warning.get_by_role("link", name="Open record").is_visible()
     assert Patient.objects.count() == 1
