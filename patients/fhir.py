@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 
-from patients.models import US_STATES, PatientIdentifier, Relationship
+from patients.models import US_STATES, GenderIdentity, PatientIdentifier, Relationship
 from patients.validators import normalize_phone, validate_postal_code
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ GENDER_IDENTITY_URL = "http://hl7.org/fhir/StructureDefinition/patient-genderIde
 INTERPRETER_URL = "http://hl7.org/fhir/StructureDefinition/patient-interpreterRequired"
 SUBSCRIBER_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
 COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
+GENDER_IDENTITY_SYSTEM = "urn:patientdesk:gender-identity"
 
 GOVERNMENT_ID_TYPES = frozenset({"SS", "SB", "DL", "PPN"})
 GOVERNMENT_ID_SYSTEMS = frozenset({"http://hl7.org/fhir/sid/us-ssn"})
@@ -172,10 +173,20 @@ def patient_to_fhir(patient: Patient, identifiers: Iterable[PatientIdentifier]) 
         if language
         else []
     )
-    extension = [
+    extension: list[dict[str, Any]] = [
         {"url": BIRTHSEX_URL, "valueCode": BIRTHSEX_FROM_SEX.get(patient.sex_at_birth, "UNK")},
         {"url": INTERPRETER_URL, "valueBoolean": patient.interpreter_needed},
     ]
+    if patient.gender_identity:
+        extension.append(
+            {
+                "url": GENDER_IDENTITY_URL,
+                "valueCodeableConcept": {
+                    "coding": [{"system": GENDER_IDENTITY_SYSTEM, "code": patient.gender_identity}],
+                    "text": patient.get_gender_identity_display(),
+                },
+            }
+        )
     resource = {
         "resourceType": "Patient",
         "id": str(patient.public_id),
@@ -380,7 +391,7 @@ def patient_from_fhir(resource: Mapping[str, Any], *, full_url: str = "") -> Pat
     )
     identity = _extension(resource, GENDER_IDENTITY_URL)
     for code in _codes((identity or {}).get("valueCodeableConcept")):
-        if code in GENDER_FROM_IDENTITY:
+        if code in GenderIdentity.values:
             values["gender_identity"] = code
             break
     interpreter = _extension(resource, INTERPRETER_URL)

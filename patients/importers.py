@@ -15,19 +15,30 @@ What it does, and the decisions behind it:
   resource carries that differ (fields it does not carry are left alone). A known patient with
   nothing to change is counted in `skipped`, so a second run of the same files reports
   `patients_created: 0, patients_updated: 0, coverages: 0` and every patient as skipped.
-* New patients are checked against likely duplicates (same date of birth and similar name, or
-  the same phone or e-mail): they are still imported, with a warning naming the candidates' MRNs
-  for someone to review and merge.
+* With `warn_duplicates` (`--warn-duplicates`), each new patient is also checked against likely
+  duplicates registered without that identifier (same date of birth and similar name, or the
+  same phone or e-mail); it is still imported, with a warning naming the candidates' MRNs for
+  someone to review and merge. It is off by default: the identifier is what an import matches
+  on, and the check costs a query per patient.
 * Coverages come from Coverage resources (idempotent by their identifier, fullUrl or id) or,
   when a bundle has none (Synthea 2.x), are derived from the payers named on Claim and
   ExplanationOfBenefit insurance: one coverage per patient and payer, effective from the first to
   the last billing period seen, inactive once that period has ended, idempotent by
   `source_identifier` ("claims|<patient identifier>|<payer>"). The member id is not in those
   resources; the patient's source identifier stands in for it.
-* Writes go through patients.services (validation, audit). Patients are written in batches, one
-  transaction per batch and a savepoint per patient and per coverage: a bad record is rolled back
-  alone and never half-saved.
-* Messages name fields and never carry values (no PHI in the report).
+* Writes go through patients.services (validation, audit). Patients are written in batches of
+  BATCH_SIZE, across files (a Synthea folder holds one patient per file): one transaction per
+  batch and a savepoint per patient and per coverage (the services' atomic blocks), so a bad
+  record is rolled back alone and never half-saved.
+* Government identifiers are not kept and invalid optional values (a 555 phone number, a foreign
+  state) are left out with a warning: see patients/fhir.py.
+* The report: `patients_created`, `patients_updated`, `coverages` (written: created or changed),
+  `skipped` (known patients with nothing to change) and `errors`, each
+  `{"path", "entry" (index in Bundle.entry, or null for the file), "resource", "level" ("error"
+  or "warning": imported without an optional value), "reason"}`. Reasons name the field; the
+  importer's own messages quote no names, dates or numbers of the patient (only MRNs where
+  someone must act on them), though a service's message may quote a rejected code. A run also
+  leaves one `patient.import_run` audit event with the counts.
 """
 
 from __future__ import annotations
@@ -71,6 +82,13 @@ SERVICE_USERNAME = "system-import"
 SERVICE_ROLE = "medical_office_admin"
 BATCH_SIZE = 200
 PATIENT_EXTENSIONS = frozenset({BIRTHSEX_URL, GENDER_IDENTITY_URL, INTERPRETER_URL})
+PATIENT_ELEMENTS = frozenset(
+    {
+        "resourceType", "id", "meta", "extension", "identifier", "active", "name", "telecom",
+        "gender", "birthDate", "address", "communication", "contact",
+    }
+)  # fmt: skip
+IMPORTED_TYPES = frozenset({"Patient", "Coverage", "Claim", "ExplanationOfBenefit"})
 NO_INSURANCE = frozenset({"noinsurance", "selfpay", "none", "uninsured"})
 
 
@@ -197,7 +215,8 @@ def _validated_coverage(resource: dict[str, Any]) -> None:
 
 
 def _validated_billing(resource: dict[str, Any]) -> None:
-    """Claim / ExplanationOfBenefit: only the parts a coverage is derived from."""
+    """Claim / ExplanationOfBenefit: only the parts a coverage is derived from (the patient,
+    the insurance lines, the billing period, and the payer of a contained Coverage)."""
     from fhir.resources.R4B.claim import ClaimInsurance
     from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefitInsurance
     from fhir.resources.R4B.period import Period
@@ -213,20 +232,23 @@ def _validated_billing(resource: dict[str, Any]) -> None:
         Period.model_validate(resource["billablePeriod"])
     for contained in resource.get("contained") or []:
         if isinstance(contained, dict) and contained.get("resourceType") == "Coverage":
-            _validated_coverage(contained)
+            for payor in contained.get("payor") or []:
+                Reference.model_validate(payor)
 
 
-@dataclass
+@dataclass(eq=False)
 class PatientEntry:
+    path: str
     index: int
     data: PatientImport
     patient_id: int | None = None  # set once written or matched
 
 
-@dataclass
+@dataclass(eq=False)
 class CoverageEntry:
+    path: str
     index: int
-    patient_ref: str
+    owner: PatientEntry
     data: CoverageImport
 
 
@@ -250,10 +272,55 @@ class PayerUse:
 
 @dataclass
 class ParsedBundle:
+    """What one bundle holds to import; references are resolved within the bundle."""
+
+    path: str
     patients: list[PatientEntry] = field(default_factory=list)
     by_reference: dict[str, PatientEntry] = field(default_factory=dict)
-    coverages: list[CoverageEntry] = field(default_factory=list)
+    coverage_refs: list[tuple[int, str, CoverageImport]] = field(default_factory=list)
     payers: dict[str, dict[str, PayerUse]] = field(default_factory=dict)
+
+    def coverages(self, report: ImportReport, today: dt.date) -> list[CoverageEntry]:
+        """Coverage resources, or (for patients without any) coverages derived from claims."""
+        result = []
+        covered: set[str] = set()
+        for index, ref, data in self.coverage_refs:
+            owner = self.by_reference.get(ref)
+            if owner is None:
+                report.add(
+                    self.path,
+                    "the coverage's beneficiary is not a Patient in this bundle",
+                    entry=index,
+                    resource="Coverage",
+                )
+                continue
+            covered.add(ref)
+            result.append(CoverageEntry(self.path, index, owner, data))
+        for ref, payers in self.payers.items():
+            owner = self.by_reference.get(ref)
+            if owner is None or ref in covered:
+                continue
+            system, value = owner.data.match_keys[0]
+            for payer, use in sorted(payers.items()):
+                values = {
+                    "payer_name": payer[:120],
+                    "member_id": value[:40],
+                    "relationship": "self",
+                    "effective_start": use.start,
+                    "effective_end": use.end,
+                    "order": 1,
+                    "is_active": use.end is None or use.end >= today,
+                }
+                source = _source_key("claims", system, value, payer)
+                result.append(
+                    CoverageEntry(self.path, use.index, owner, CoverageImport(values, source))
+                )
+        return result
+
+
+def _source_key(*parts: str) -> str:
+    key = "|".join(parts)
+    return key if len(key) <= 200 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def _payers(resource: Mapping[str, Any]) -> list[str]:
@@ -292,7 +359,7 @@ def parse_bundle(path: str, data: Any, report: ImportReport) -> ParsedBundle | N
     if not isinstance(entries, list):
         report.add(path, "Bundle.entry is not a list")
         return None
-    parsed = ParsedBundle()
+    parsed = ParsedBundle(path)
     for index, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
@@ -301,8 +368,9 @@ def parse_bundle(path: str, data: Any, report: ImportReport) -> ParsedBundle | N
         resource_type = resource.get("resourceType")
         try:
             _fhir_class(resource_type)
-            BundleEntry.model_validate({k: v for k, v in entry.items() if k != "resource"})
-            _collect(parsed, index, entry, resource)
+            if resource_type in IMPORTED_TYPES:
+                BundleEntry.model_validate({k: v for k, v in entry.items() if k != "resource"})
+                _collect(parsed, index, entry, resource)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
             reason = _summary(exc) if isinstance(exc, pydantic.ValidationError) else str(exc)
             report.add(path, reason, entry=index, resource=_type_name(resource_type))
@@ -320,7 +388,8 @@ def _collect(parsed: ParsedBundle, index: int, entry: dict[str, Any], resource: 
     resource_type = resource["resourceType"]
     if resource_type == "Patient":
         _validated_patient(resource)
-        item = PatientEntry(index=index, data=patient_from_fhir(resource, full_url=full_url))
+        data = patient_from_fhir(resource, full_url=full_url)
+        item = PatientEntry(path=parsed.path, index=index, data=data)
         parsed.patients.append(item)
         for ref in (full_url, f"Patient/{resource.get('id')}" if resource.get("id") else ""):
             if ref:
@@ -328,8 +397,8 @@ def _collect(parsed: ParsedBundle, index: int, entry: dict[str, Any], resource: 
     elif resource_type == "Coverage":
         _validated_coverage(resource)
         beneficiary = str((resource.get("beneficiary") or {}).get("reference") or "")
-        parsed.coverages.append(
-            CoverageEntry(index, beneficiary, coverage_from_fhir(resource, full_url=full_url))
+        parsed.coverage_refs.append(
+            (index, beneficiary, coverage_from_fhir(resource, full_url=full_url))
         )
     elif resource_type in ("Claim", "ExplanationOfBenefit"):
         _validated_billing(resource)
@@ -342,59 +411,27 @@ def _collect(parsed: ParsedBundle, index: int, entry: dict[str, Any], resource: 
 # ---- writing -----------------------------------------------------------------------------
 
 
-def _source_key(*parts: str) -> str:
-    key = "|".join(parts)
-    return key if len(key) <= 200 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+class BatchWriter:
+    """Writes patients (from one or several bundles) and their coverages in one transaction,
+    with a savepoint per record (the services' own atomic blocks). Counts and errors go to the
+    report; warnings are reported once a patient has been handled."""
 
+    def __init__(
+        self,
+        *,
+        actor: User,
+        location: Location,
+        report: ImportReport,
+        warn_duplicates: bool = False,
+        on_patient: Callable[[], object] | None = None,
+    ) -> None:
+        self.actor, self.location, self.report = actor, location, report
+        self.warn_duplicates, self.on_patient = warn_duplicates, on_patient
 
-def _derived_coverages(parsed: ParsedBundle, today: dt.date) -> list[CoverageEntry]:
-    """Coverages from claim payers, for patients whose bundle has no Coverage resource."""
-    covered = {c.patient_ref for c in parsed.coverages}
-    derived = []
-    for patient_ref, payers in parsed.payers.items():
-        item = parsed.by_reference.get(patient_ref)
-        if item is None or patient_ref in covered:
-            continue
-        system, value = item.data.match_keys[0]
-        for payer, use in sorted(payers.items()):
-            values = {
-                "payer_name": payer[:120],
-                "member_id": value[:40],
-                "relationship": "self",
-                "effective_start": use.start,
-                "effective_end": use.end,
-                "order": 1,
-                "is_active": use.end is None or use.end >= today,
-            }
-            source = _source_key("claims", system, value, payer)
-            derived.append(CoverageEntry(use.index, patient_ref, CoverageImport(values, source)))
-    return derived
-
-
-class BundleWriter:
-    """Writes one parsed bundle in batches; counts and errors go to the report."""
-
-    def __init__(self, *, actor: User, location: Location, report: ImportReport, path: str):
-        self.actor, self.location, self.report, self.path = actor, location, report, path
-
-    def write(self, parsed: ParsedBundle, on_patient: Callable[[], None] | None = None) -> None:
-        coverages = parsed.coverages + _derived_coverages(parsed, timezone.localdate())
-        for start in range(0, len(parsed.patients), BATCH_SIZE):
-            batch = parsed.patients[start : start + BATCH_SIZE]
-            with transaction.atomic():
-                self._write_patients(batch, on_patient)
-                refs = {ref for ref, item in parsed.by_reference.items() if item in batch}
-                self._write_coverages(
-                    [c for c in coverages if c.patient_ref in refs], parsed.by_reference, batch
-                )
-        for item in coverages:
-            if item.patient_ref not in parsed.by_reference:
-                self.report.add(
-                    self.path,
-                    "the coverage's beneficiary is not a Patient in this bundle",
-                    entry=item.index,
-                    resource="Coverage",
-                )
+    def write(self, patients: list[PatientEntry], coverages: list[CoverageEntry]) -> None:
+        with transaction.atomic():
+            self._write_patients(patients)
+            self._write_coverages(coverages)
 
     # patients
 
@@ -411,9 +448,7 @@ class BundleWriter:
                 known[(system, value)] = patient_id
         return known
 
-    def _write_patients(
-        self, batch: list[PatientEntry], on_patient: Callable[[], None] | None
-    ) -> None:
+    def _write_patients(self, batch: list[PatientEntry]) -> None:
         known = self._existing(batch)
         patients = Patient.objects.in_bulk(set(known.values()))
         for item in batch:
@@ -426,9 +461,8 @@ class BundleWriter:
                         + "); merge them first"
                     )
                 if matches:
-                    patient = patients.get(next(iter(matches))) or Patient.objects.get(
-                        pk=next(iter(matches))
-                    )
+                    (match,) = matches
+                    patient = patients.get(match) or Patient.objects.get(pk=match)
                     self._update(item, patient)
                 else:
                     patient = self._create(item)
@@ -436,27 +470,30 @@ class BundleWriter:
                 item.patient_id = patient.pk
                 for key in item.data.match_keys:
                     known[key] = patient.pk
-            except ValidationError as exc:
-                self.report.add(self.path, _messages(exc), entry=item.index, resource="Patient")
-            except PermissionDenied as exc:
-                self.report.add(self.path, str(exc), entry=item.index, resource="Patient")
+            except (ValidationError, PermissionDenied) as exc:
+                reason = _messages(exc) if isinstance(exc, ValidationError) else str(exc)
+                self.report.add(item.path, reason, entry=item.index, resource="Patient")
             for warning in item.data.warnings:
                 self.report.add(
-                    self.path, warning, entry=item.index, resource="Patient", level="warning"
+                    item.path, warning, entry=item.index, resource="Patient", level="warning"
                 )
-            if on_patient is not None:
-                on_patient()
+            if self.on_patient is not None:
+                self.on_patient()
 
     def _create(self, item: PatientEntry) -> Patient:
         values = item.data.values
-        candidates = duplicate_candidates(
-            family_name=values["family_name"],
-            given_name=values["given_name"],
-            birth_date=values["birth_date"],
-            phone_mobile=values.get("phone_mobile", ""),
-            phone_home=values.get("phone_home", ""),
-            email=values.get("email", ""),
-            limit=3,
+        candidates = (
+            duplicate_candidates(
+                family_name=values["family_name"],
+                given_name=values["given_name"],
+                birth_date=values["birth_date"],
+                phone_mobile=values.get("phone_mobile", ""),
+                phone_home=values.get("phone_home", ""),
+                email=values.get("email", ""),
+                limit=3,
+            )
+            if self.warn_duplicates
+            else []
         )
         patient = patient_register(
             actor=self.actor,
@@ -494,13 +531,8 @@ class BundleWriter:
 
     # coverages
 
-    def _write_coverages(
-        self,
-        coverages: list[CoverageEntry],
-        by_reference: Mapping[str, PatientEntry],
-        batch: Iterable[PatientEntry],
-    ) -> None:
-        patient_ids = {item.patient_id for item in batch if item.patient_id}
+    def _write_coverages(self, coverages: list[CoverageEntry]) -> None:
+        patient_ids = {item.owner.patient_id for item in coverages if item.owner.patient_id}
         existing = {
             (c.patient_id, c.source_identifier): c
             for c in Coverage.objects.filter(patient_id__in=patient_ids).exclude(
@@ -509,10 +541,10 @@ class BundleWriter:
         }
         patients = Patient.objects.in_bulk(patient_ids)
         for item in coverages:
-            owner = by_reference[item.patient_ref].patient_id
+            owner = item.owner.patient_id
             if owner is None:
                 self.report.add(
-                    self.path,
+                    item.path,
                     "its patient was not imported (see that entry's error)",
                     entry=item.index,
                     resource="Coverage",
@@ -534,7 +566,7 @@ class BundleWriter:
                 )
                 self.report.coverages += 1
             except ValidationError as exc:
-                self.report.add(self.path, _messages(exc), entry=item.index, resource="Coverage")
+                self.report.add(item.path, _messages(exc), entry=item.index, resource="Coverage")
 
 
 def _messages(exc: ValidationError) -> str:
@@ -560,7 +592,8 @@ def _load(path: str, report: ImportReport) -> Any:
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        line, column = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+        where = f" (line {line}, column {column})" if line is not None else ""
         report.add(path, f"not JSON{where}")
         return None
     except RecursionError:
@@ -573,25 +606,46 @@ def import_fhir_files(
     *,
     actor: User,
     location: Location,
-    on_file: Callable[[str], None] | None = None,
-    on_patient: Callable[[], None] | None = None,
+    on_file: Callable[[str], object] | None = None,
+    on_patient: Callable[[], object] | None = None,
+    warn_duplicates: bool = False,
 ) -> ImportReport:
-    """Import each file; never stops at a bad file or entry (see the module docstring)."""
+    """Import each file; never stops at a bad file or entry (see the module docstring).
+
+    Patients of consecutive files are written together, BATCH_SIZE at a time, so that a folder
+    of one-patient bundles (Synthea's output) does not pay for a transaction and the lookups
+    per file."""
     if not actor.can(Capability.IMPORT_PATIENTS):
         raise PermissionDenied("This user's roles do not allow importing patients.")
     if location.pk not in actor.location_ids:
         raise ValidationError(f"{actor.get_username()} does not work at {location.code}.")
     report = ImportReport()
+    writer = BatchWriter(
+        actor=actor,
+        location=location,
+        report=report,
+        warn_duplicates=warn_duplicates,
+        on_patient=on_patient,
+    )
+    today = timezone.localdate()
+    patients: list[PatientEntry] = []
+    coverages: list[CoverageEntry] = []
     for path in paths:
         data = _load(path, report)
         parsed = parse_bundle(path, data, report) if data is not None else None
         if parsed is not None:
             report.files_read += 1
-            BundleWriter(actor=actor, location=location, report=report, path=path).write(
-                parsed, on_patient
-            )
+            patients += parsed.patients
+            coverages += parsed.coverages(report, today)
+        while len(patients) >= BATCH_SIZE:
+            batch, patients = patients[:BATCH_SIZE], patients[BATCH_SIZE:]
+            in_batch = {id(item) for item in batch}
+            ready = [c for c in coverages if id(c.owner) in in_batch]
+            coverages = [c for c in coverages if id(c.owner) not in in_batch]
+            writer.write(batch, ready)
         if on_file is not None:
             on_file(path)
+    writer.write(patients, coverages)
     record(
         actor=actor,
         action=Action.EXECUTE,

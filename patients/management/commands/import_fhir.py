@@ -1,4 +1,5 @@
 """manage.py import_fhir PATH [PATH...] [--json] [--location CODE] [--user USERNAME]
+[--warn-duplicates]
 
 Imports FHIR R4 Bundles (e.g. Synthea output): creates or updates patients and their coverages.
 See patients/importers.py for what is imported and how a re-run behaves. Progress goes to
@@ -30,6 +31,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--user", metavar="USERNAME", help="act as this user (default: system-import)"
         )
+        parser.add_argument(
+            "--warn-duplicates",
+            action="store_true",
+            help="warn when a new patient looks like one registered without its identifier",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = self._actor(options["user"])
@@ -48,6 +54,7 @@ class Command(BaseCommand):
                     location=location,
                     on_file=lambda _path: bar.update(1),
                     on_patient=lambda: bar.set_postfix(patients=next(patients), refresh=False),
+                    warn_duplicates=options["warn_duplicates"],
                 )
             except (PermissionDenied, ValidationError) as exc:
                 message = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
