@@ -28,6 +28,27 @@ def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith(("/api/", "/fhir/"))
 
 
+def machine_error(
+    request: HttpRequest,
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+) -> JsonResponse:
+    """An API error: a FHIR OperationOutcome under /fhir/, else RFC 9457 problem+json."""
+    if request.path.startswith("/fhir/"):
+        code = {401: "login", 403: "forbidden"}.get(status, "processing")
+        body: dict[str, object] = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": code, "diagnostics": detail}],
+        }
+        content_type = "application/fhir+json"
+    else:
+        body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+        content_type = "application/problem+json"
+    return JsonResponse(body, status=status, content_type=content_type, headers=headers)
+
+
 class BearerTokenMiddleware:
     """`Authorization: Bearer <token>` authenticates API requests with a personal token."""
 
@@ -43,15 +64,11 @@ class BearerTokenMiddleware:
             raw = header[7:].strip()
             token = api_token_authenticate(raw=raw)
             if token is None:
-                return JsonResponse(
-                    {
-                        "type": "about:blank",
-                        "title": "Unauthorized",
-                        "status": 401,
-                        "detail": "The bearer token is invalid, expired or revoked.",
-                    },
-                    status=401,
-                    content_type="application/problem+json",
+                return machine_error(
+                    request,
+                    401,
+                    "Unauthorized",
+                    "The bearer token is invalid, expired or revoked.",
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
             request.user = token.user
@@ -90,7 +107,11 @@ class SessionLimitsMiddleware:
                 )
                 logout(request)
                 login_url = f"{reverse(settings.LOGIN_URL)}?{'timeout' if idle else 'expired'}=1"
-                if _wants_json(request) or request.headers.get("HX-Request"):
+                if _wants_json(request):
+                    return machine_error(
+                        request, 401, "Session ended", "Your session has ended. Sign in again."
+                    )
+                if request.headers.get("HX-Request"):
                     response = HttpResponse("Your session has ended. Sign in again.", status=401)
                     response["HX-Redirect"] = login_url
                     return response
@@ -153,10 +174,11 @@ class TwoFactorRequiredMiddleware:
                     object_id=(name or "")[:64],
                 )
                 if _wants_json(request):
-                    return JsonResponse(
-                        {"title": "Two-factor verification required", "status": 403},
-                        status=403,
-                        content_type="application/problem+json",
+                    return machine_error(
+                        request,
+                        403,
+                        "Two-factor verification required",
+                        "Sign in with your authenticator code in the web application first.",
                     )
                 from django_otp.plugins.otp_totp.models import TOTPDevice
 

@@ -73,7 +73,7 @@ INSTALLED_APPS = [
     "messaging",
     "interop",
     "api",
-    "fhir",
+    "fhirapi",
     "dashboard",
 ]
 

@@ -6,5 +6,5 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("audit/", include("audit.urls")),
     path("api/v1/", include("api.urls")),
-    path("fhir/r4/", include("fhir.urls")),
+    path("fhir/r4/", include("fhirapi.urls")),
 ]

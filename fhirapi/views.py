@@ -21,7 +21,7 @@ from api.access import coverage_get_for_user
 from api.errors import record_unauthenticated
 from audit.models import Category
 from core.capabilities import Capability
-from fhir.responses import (
+from fhirapi.responses import (
     SearchParameterError,
     absolute,
     capability_statement,
@@ -31,7 +31,7 @@ from fhir.responses import (
     parse_patient_search,
     searchset,
 )
-from fhir.search import coverage_resources, patient_resources, search_patients
+from fhirapi.search import coverage_resources, patient_resources, search_patients
 from patients.fhir import coverage_to_fhir
 from patients.selectors import patient_get_for_user
 

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from fhir import views
+from fhirapi import views
 
 app_name = "fhir"
 

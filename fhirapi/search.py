@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from audit.models import Action, Category, Outcome
 from audit.services import record
 from core.capabilities import Capability
-from fhir.responses import PatientSearchParams
+from fhirapi.responses import PatientSearchParams
 from patients.fhir import MRN_SYSTEM, coverage_to_fhir, patient_to_fhir
 from patients.models import Patient, PatientIdentifier
 from patients.selectors import SearchCriteria, coverages_for, patient_search
