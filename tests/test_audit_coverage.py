@@ -1,0 +1,306 @@
+"""Every URL pattern and API route that serves patient data writes an audit event, for allowed
+and for denied requests alike.
+
+The test walks the URL resolver: every named route must be listed here, either as a patient-data
+route (with how to call it) or among the routes that serve no patient data (with why). A new
+route that nobody classified fails `test_every_route_is_classified`, so coverage cannot rot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from audit.models import AuditEvent, Outcome
+from patients.models import Coverage, Patient, PatientFlag
+from patients.tests.factories import CoverageFactory, PatientFactory, PatientFlagFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: Callable[[dict[str, Any]], str]
+    data: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    json_body: bool = False
+    # "patient": the event names the patient; "query": a search/list event (no single patient)
+    scope: str = "patient"
+    # Who is refused: "outsider" (a user at another location) or a persona lacking the capability
+    denied_as: str | None = "outsider"  # None: the route never refuses (it shows less instead)
+    allowed_as: str = "frontdesk"
+    expect_action: str | None = None  # when set, an event with this action must be among them
+
+
+def _p(o: dict[str, Any]) -> str:
+    return str(o["patient"].public_id)
+
+
+def _registration(o: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "home_location": str(o["location"].pk),
+        "family_name": "Okafor",
+        "given_name": "Adaeze",
+        "birth_date": "1991-07-03",
+        "sex_at_birth": "F",
+        "preferred_language": "English",
+        "preferred_contact": "phone",
+        "phone_mobile": "(413) 555-0199",
+        "guarantor_relationship": "self",
+        "coverage-relationship": "self",
+    }
+
+
+PATIENT_ROUTES: dict[str, Call] = {
+    "dashboard:home": Call("get", lambda o: "/", scope="query", denied_as=None),
+    "patients:search": Call(
+        "post", lambda o: "/patients/", {"q": "smith"}, scope="query", denied_as="servicedirector"
+    ),
+    "patients:register": Call(
+        "post",
+        lambda o: "/patients/register/",
+        lambda o: _registration(o),
+        denied_as="billing",
+        scope="query",
+    ),
+    "patients:merge": Call(
+        "post",
+        lambda o: "/patients/merge/",
+        lambda o: {"mrn_a": o["patient"].mrn, "mrn_b": o["other"].mrn},
+        allowed_as="officemanager",
+    ),
+    "patients:detail": Call("get", lambda o: f"/patients/{_p(o)}/"),
+    "patients:edit": Call("get", lambda o: f"/patients/{_p(o)}/edit/"),
+    "patients:coverage_add": Call("get", lambda o: f"/patients/{_p(o)}/coverages/add/"),
+    "patients:coverage_edit": Call(
+        "get", lambda o: f"/patients/{_p(o)}/coverages/{o['coverage'].public_id}/edit/"
+    ),
+    "patients:coverage_verify": Call(
+        "post", lambda o: f"/patients/{_p(o)}/coverages/{o['coverage'].public_id}/verify/"
+    ),
+    "patients:flag_add": Call("get", lambda o: f"/patients/{_p(o)}/alerts/add/"),
+    "patients:flag_clear": Call(
+        "post", lambda o: f"/patients/{_p(o)}/alerts/{o['flag'].public_id}/clear/"
+    ),
+    "patients:break_glass": Call(
+        "get",
+        lambda o: f"/patients/{_p(o)}/break-glass/",
+        allowed_as="outsider",
+        denied_as="servicedirector",
+    ),
+    "audit:report": Call(
+        "post",
+        lambda o: "/audit/",
+        {},
+        scope="query",
+        allowed_as="privacy",
+        denied_as="frontdesk",
+    ),
+    "audit:export": Call(
+        "post",
+        lambda o: "/audit/export/",
+        {},
+        scope="query",
+        allowed_as="privacy",
+        denied_as="frontdesk",
+    ),
+    "audit:break_glass": Call(
+        "get",
+        lambda o: "/audit/break-glass/",
+        scope="query",
+        allowed_as="privacy",
+        denied_as="frontdesk",
+    ),
+    "api:patient_list": Call(
+        "get", lambda o: "/api/v1/patients", scope="query", denied_as="servicedirector"
+    ),
+    "api:patient_create": Call(
+        "post",
+        lambda o: "/api/v1/patients",
+        lambda o: {
+            "home_location": str(o["location"].public_id),
+            "family_name": "Audit",
+            "given_name": "Coverage",
+            "birth_date": "1980-02-03",
+            "sex_at_birth": "F",
+        },
+        json_body=True,
+        scope="query",
+        denied_as="billing",
+        expect_action="create",
+    ),
+    "api:patient_search_view": Call(
+        "post",
+        lambda o: "/api/v1/patients/search",
+        {"name": "smith"},
+        json_body=True,
+        scope="query",
+        denied_as="servicedirector",
+    ),
+    "api:patient_read": Call("get", lambda o: f"/api/v1/patients/{_p(o)}"),
+    "api:patient_patch": Call(
+        "patch", lambda o: f"/api/v1/patients/{_p(o)}", {"preferred_name": "Sam"}, json_body=True
+    ),
+    "api:coverage_list": Call("get", lambda o: f"/api/v1/patients/{_p(o)}/coverages"),
+    "api:coverage_create": Call(
+        "post",
+        lambda o: f"/api/v1/patients/{_p(o)}/coverages",
+        {"payer_name": "Cigna", "member_id": "C123", "order": 2},
+        json_body=True,
+    ),
+    "api:coverage_read": Call("get", lambda o: f"/api/v1/coverages/{o['coverage'].public_id}"),
+    "api:coverage_patch": Call(
+        "patch",
+        lambda o: f"/api/v1/coverages/{o['coverage'].public_id}",
+        {"group_number": "G-9"},
+        json_body=True,
+    ),
+    "fhir:patient-search": Call(
+        "get",
+        lambda o: "/fhir/r4/Patient?name=smith",
+        scope="query",
+        denied_as="servicedirector",
+    ),
+    "fhir:patient-search-post": Call(
+        "post",
+        lambda o: "/fhir/r4/Patient/_search",
+        {"name": "smith"},
+        scope="query",
+        denied_as="servicedirector",
+    ),
+    "fhir:patient-read": Call("get", lambda o: f"/fhir/r4/Patient/{_p(o)}"),
+    "fhir:coverage-search": Call("get", lambda o: f"/fhir/r4/Coverage?patient={_p(o)}"),
+    "fhir:coverage-read": Call("get", lambda o: f"/fhir/r4/Coverage/{o['coverage'].public_id}"),
+}
+
+NOT_PATIENT_DATA: dict[str, str] = {
+    "accounts:login": "sign-in form (security events audited by signals)",
+    "accounts:logout": "sign-out (audited as auth.logout)",
+    "accounts:otp_verify": "two-factor form (audited as auth.2fa_*)",
+    "accounts:otp_setup": "two-factor enrolment (audited as auth.2fa_enrol)",
+    "accounts:tokens": "the user's own API tokens (creation/revocation audited)",
+    "accounts:token_revoke": "revoking an API token (audited)",
+    "accounts:user_list": "staff accounts, no patient data",
+    "accounts:user_create": "staff accounts (audited as user.create)",
+    "accounts:user_edit": "staff accounts (audited as user.update / user.role_change)",
+    "api:openapi-json": "the API schema",
+    "api:openapi-view": "the API documentation page",
+    "api:api-root": "the API's 404 for unknown paths",
+    "api-not-found": "the API's 404 for unknown paths",
+    "fhir:metadata": "the CapabilityStatement",
+    "fhir:not-found": "FHIR's 404 for unknown paths",
+}
+
+
+def _route_names() -> Iterator[str]:
+    def walk(patterns: list[Any], namespace: str) -> Iterator[str]:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                ns = namespace + (f"{pattern.namespace}:" if pattern.namespace else "")
+                yield from walk(pattern.url_patterns, ns)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                yield namespace + pattern.name
+
+    yield from walk(get_resolver().url_patterns, "")
+
+
+def test_every_route_is_classified() -> None:
+    unclassified = sorted(set(_route_names()) - set(PATIENT_ROUTES) - set(NOT_PATIENT_DATA))
+    assert unclassified == [], f"classify these routes in {__name__}: {unclassified}"
+
+
+def test_no_classification_names_a_route_that_does_not_exist() -> None:
+    stale = sorted((set(PATIENT_ROUTES) | set(NOT_PATIENT_DATA)) - set(_route_names()))
+    assert stale == []
+
+
+@pytest.fixture
+def world(main_clinic: Any, persona: Callable[[str], Any]) -> dict[str, Any]:
+    patient: Patient = PatientFactory(home_location=main_clinic, family_name="Smith")
+    coverage: Coverage = CoverageFactory(patient=patient)
+    flag: PatientFlag = PatientFlagFactory(patient=patient)
+    other: Patient = PatientFactory(home_location=main_clinic, family_name="Smyth")
+    return {
+        "patient": patient,
+        "other": other,
+        "coverage": coverage,
+        "flag": flag,
+        "location": main_clinic,
+    }
+
+
+def _request(client: Client, call: Call, world: dict[str, Any]) -> Any:
+    path = call.path(world)
+    data = call.data(world) if callable(call.data) else call.data
+    if call.json_body:
+        return getattr(client, call.method)(
+            path, data=json.dumps(data or {}), content_type="application/json"
+        )
+    return getattr(client, call.method)(path, data=data or {})
+
+
+def _events_after(sequence: int) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(sequence__gt=sequence).order_by("sequence"))
+
+
+def _last_sequence() -> int:
+    last = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+    return last or 0
+
+
+@pytest.mark.parametrize("route", sorted(PATIENT_ROUTES))
+def test_allowed_request_writes_an_audit_event(
+    route: str, world: dict[str, Any], persona: Callable[[str], Any], login_client: Any
+) -> None:
+    # given a user whose role and location allow the request
+    call = PATIENT_ROUTES[route]
+    client = login_client(persona(call.allowed_as))
+    before = _last_sequence()
+    # when they make it
+    response = _request(client, call, world)
+    # then it succeeded and at least one audit event describes it
+    assert response.status_code < 400, (route, response.status_code)
+    events = [e for e in _events_after(before) if e.outcome == Outcome.SUCCESS]
+    if call.scope == "patient":
+        assert any(e.patient_public_id == world["patient"].public_id for e in events), route
+    else:
+        assert events, route
+    if call.expect_action:
+        assert call.expect_action in {e.action for e in events}, (route, [e.event for e in events])
+
+
+@pytest.mark.parametrize("route", sorted(r for r, c in PATIENT_ROUTES.items() if c.denied_as))
+def test_denied_request_writes_an_audit_event(
+    route: str, world: dict[str, Any], persona: Callable[[str], Any], login_client: Any
+) -> None:
+    # given a user at another location, or whose role lacks the capability
+    call = PATIENT_ROUTES[route]
+    assert call.denied_as is not None
+    client = login_client(persona(call.denied_as))
+    before = _last_sequence()
+    # when they try
+    response = _request(client, call, world)
+    # then they were refused and the refusal is in the trail
+    assert response.status_code in (403, 404), (route, response.status_code)
+    events = _events_after(before)
+    assert any(e.outcome == Outcome.DENIED for e in events), (route, [e.event for e in events])
+
+
+def test_home_page_shows_no_patient_to_a_role_without_patient_access(
+    world: dict[str, Any], persona: Callable[[str], Any], login_client: Any
+) -> None:
+    # given a service director (operations only, no patient records)
+    client = login_client(persona("servicedirector"))
+    before = _last_sequence()
+    # when they open the home page
+    html = client.get("/").content.decode()
+    # then no patient appears and no patient was read
+    assert world["patient"].family_name not in html
+    assert world["patient"].mrn not in html
+    assert not [e for e in _events_after(before) if e.patient_public_id]
