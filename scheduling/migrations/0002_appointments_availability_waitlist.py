@@ -7,365 +7,853 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0002_postgres_extensions'),
-        ('patients', '0002_patient_created_at_index'),
-        ('scheduling', '0001_practitioner'),
+        ("core", "0002_postgres_extensions"),
+        ("patients", "0002_patient_created_at_index"),
+        ("scheduling", "0001_practitioner"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='practitioner',
-            name='allows_overbooking',
-            field=models.BooleanField(default=False, help_text='Users with the overbook capability may double-book this practitioner.'),
+            model_name="practitioner",
+            name="allows_overbooking",
+            field=models.BooleanField(
+                default=False,
+                help_text="Users with the overbook capability may double-book this practitioner.",
+            ),
         ),
         migrations.CreateModel(
-            name='Appointment',
+            name="Appointment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField()),
-                ('status', models.CharField(choices=[('proposed', 'Proposed'), ('booked', 'Booked'), ('confirmed', 'Confirmed'), ('arrived', 'Arrived'), ('in_room', 'In room'), ('completed', 'Completed'), ('cancelled', 'Cancelled'), ('no_show', 'No-show')], default='booked', max_length=12)),
-                ('reason', models.CharField(blank=True, max_length=200, verbose_name='reason for visit')),
-                ('is_overbooked', models.BooleanField(default=False)),
-                ('overbook_reason', models.CharField(blank=True, max_length=200)),
-                ('cancelled_by', models.CharField(blank=True, choices=[('patient', 'Patient'), ('clinic', 'Clinic')], max_length=10)),
-                ('cancel_reason', models.CharField(blank=True, max_length=200)),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('arrived_at', models.DateTimeField(blank=True, null=True)),
-                ('roomed_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('no_show_at', models.DateTimeField(blank=True, null=True)),
-                ('insurance_verified', models.BooleanField(default=False)),
-                ('copay_collected', models.DecimalField(blank=True, decimal_places=2, max_digits=9, null=True)),
-                ('booked_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='appointments', to='core.location')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='appointments', to='patients.patient')),
-                ('rescheduled_from', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='scheduling.appointment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("proposed", "Proposed"),
+                            ("booked", "Booked"),
+                            ("confirmed", "Confirmed"),
+                            ("arrived", "Arrived"),
+                            ("in_room", "In room"),
+                            ("completed", "Completed"),
+                            ("cancelled", "Cancelled"),
+                            ("no_show", "No-show"),
+                        ],
+                        default="booked",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(blank=True, max_length=200, verbose_name="reason for visit"),
+                ),
+                ("is_overbooked", models.BooleanField(default=False)),
+                ("overbook_reason", models.CharField(blank=True, max_length=200)),
+                (
+                    "cancelled_by",
+                    models.CharField(
+                        blank=True,
+                        choices=[("patient", "Patient"), ("clinic", "Clinic")],
+                        max_length=10,
+                    ),
+                ),
+                ("cancel_reason", models.CharField(blank=True, max_length=200)),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("arrived_at", models.DateTimeField(blank=True, null=True)),
+                ("roomed_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("no_show_at", models.DateTimeField(blank=True, null=True)),
+                ("insurance_verified", models.BooleanField(default=False)),
+                (
+                    "copay_collected",
+                    models.DecimalField(blank=True, decimal_places=2, max_digits=9, null=True),
+                ),
+                (
+                    "booked_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="appointments",
+                        to="core.location",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="appointments",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "rescheduled_from",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="scheduling.appointment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['start', 'id'],
+                "ordering": ["start", "id"],
             },
         ),
         migrations.CreateModel(
-            name='AppointmentEvent',
+            name="AppointmentEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('kind', models.CharField(max_length=30)),
-                ('detail', models.CharField(blank=True, max_length=300)),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('appointment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='scheduling.appointment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                ("kind", models.CharField(max_length=30)),
+                ("detail", models.CharField(blank=True, max_length=300)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "appointment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="scheduling.appointment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='AppointmentPractitioner',
+            name="AppointmentPractitioner",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField(help_text="Appointment end plus the type's buffer.")),
-                ('blocks', models.BooleanField(default=True, help_text='False once cancelled or no-show.')),
-                ('is_overbooked', models.BooleanField(default=False)),
-                ('appointment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='scheduling.appointment')),
-                ('practitioner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='scheduling.practitioner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField(help_text="Appointment end plus the type's buffer.")),
+                (
+                    "blocks",
+                    models.BooleanField(default=True, help_text="False once cancelled or no-show."),
+                ),
+                ("is_overbooked", models.BooleanField(default=False)),
+                (
+                    "appointment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="scheduling.appointment",
+                    ),
+                ),
+                (
+                    "practitioner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="scheduling.practitioner",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['start'],
-            },
-        ),
-        migrations.AddField(
-            model_name='appointment',
-            name='practitioners',
-            field=models.ManyToManyField(related_name='appointments', through='scheduling.AppointmentPractitioner', to='scheduling.practitioner'),
-        ),
-        migrations.CreateModel(
-            name='AppointmentSeries',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('rrule', models.CharField(max_length=200)),
-                ('first_start', models.DateTimeField()),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='patients.patient')),
-            ],
-            options={
-                'ordering': ['-created_at'],
-            },
-        ),
-        migrations.AddField(
-            model_name='appointment',
-            name='series',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='appointments', to='scheduling.appointmentseries'),
-        ),
-        migrations.CreateModel(
-            name='AppointmentType',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('code', models.SlugField(max_length=30, unique=True)),
-                ('name', models.CharField(max_length=80)),
-                ('duration_minutes', models.PositiveSmallIntegerField(default=20)),
-                ('buffer_minutes', models.PositiveSmallIntegerField(default=0, help_text='Time kept free after the appointment (cleaning, notes).')),
-                ('color', models.CharField(default='#0d6efd', help_text='#RRGGBB', max_length=7)),
-                ('is_new_patient', models.BooleanField(default=False, verbose_name='new-patient visit')),
-                ('is_telehealth', models.BooleanField(default=False)),
-                ('required_resource_kinds', models.JSONField(blank=True, default=list, help_text="Resource kinds each booking needs, e.g. ['exam-room'].")),
-                ('reminder_offsets_hours', models.JSONField(blank=True, default=list, help_text='Send reminders this many hours before, e.g. [72, 24].')),
-                ('is_active', models.BooleanField(default=True)),
-                ('allowed_practitioners', models.ManyToManyField(blank=True, help_text='Empty means every practitioner may take this type.', related_name='appointment_types', to='scheduling.practitioner')),
-            ],
-            options={
-                'ordering': ['name'],
-            },
-        ),
-        migrations.AddField(
-            model_name='appointmentseries',
-            name='appointment_type',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='scheduling.appointmenttype'),
-        ),
-        migrations.AddField(
-            model_name='appointment',
-            name='appointment_type',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='appointments', to='scheduling.appointmenttype'),
-        ),
-        migrations.CreateModel(
-            name='AvailabilityException',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('kind', models.CharField(choices=[('holiday', 'Holiday (location closed)'), ('leave', 'Leave'), ('blocked', 'Blocked time')], max_length=10)),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField()),
-                ('reason', models.CharField(max_length=200)),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.location')),
-                ('practitioner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='exceptions', to='scheduling.practitioner')),
-            ],
-            options={
-                'ordering': ['start'],
-            },
-        ),
-        migrations.CreateModel(
-            name='AvailabilityRule',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('start_date', models.DateField()),
-                ('until_date', models.DateField(blank=True, null=True)),
-                ('start_time', models.TimeField()),
-                ('end_time', models.TimeField()),
-                ('rrule', models.CharField(default='FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR', help_text='RFC 5545 recurrence rule (without DTSTART).', max_length=200)),
-                ('is_active', models.BooleanField(default=True)),
-                ('appointment_types', models.ManyToManyField(blank=True, help_text='Empty means any type the practitioner may take.', related_name='+', to='scheduling.appointmenttype')),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='core.location')),
-                ('practitioner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='availability_rules', to='scheduling.practitioner')),
-            ],
-            options={
-                'ordering': ['practitioner_id', 'location_id', 'start_date', 'start_time'],
-            },
-        ),
-        migrations.CreateModel(
-            name='AvailabilityOccurrence',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('original_date', models.DateField()),
-                ('is_cancelled', models.BooleanField(default=False)),
-                ('start_time', models.TimeField(blank=True, null=True)),
-                ('end_time', models.TimeField(blank=True, null=True)),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('rule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='overrides', to='scheduling.availabilityrule')),
-            ],
-            options={
-                'ordering': ['rule_id', 'original_date'],
-            },
-        ),
-        migrations.CreateModel(
-            name='OpeningHours',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('weekday', models.PositiveSmallIntegerField(choices=[(0, 'Monday'), (1, 'Tuesday'), (2, 'Wednesday'), (3, 'Thursday'), (4, 'Friday'), (5, 'Saturday'), (6, 'Sunday')])),
-                ('opens', models.TimeField()),
-                ('closes', models.TimeField()),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='opening_hours', to='core.location')),
-            ],
-            options={
-                'ordering': ['location_id', 'weekday', 'opens'],
-            },
-        ),
-        migrations.CreateModel(
-            name='Resource',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=80)),
-                ('category', models.CharField(choices=[('room', 'Room'), ('equipment', 'Equipment')], max_length=10)),
-                ('kind', models.SlugField(help_text='What it is, e.g. exam-room, procedure-room, ultrasound, ecg.', max_length=40)),
-                ('capacity', models.PositiveSmallIntegerField(default=1)),
-                ('is_active', models.BooleanField(default=True)),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='resources', to='core.location')),
-            ],
-            options={
-                'ordering': ['location_id', 'category', 'name'],
-            },
-        ),
-        migrations.CreateModel(
-            name='AppointmentResource',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField()),
-                ('blocks', models.BooleanField(default=True)),
-                ('exclusive', models.BooleanField(default=True, help_text='Resource capacity is 1.')),
-                ('appointment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='scheduling.appointment')),
-                ('resource', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='scheduling.resource')),
-            ],
-            options={
-                'ordering': ['start'],
+                "ordering": ["start"],
             },
         ),
         migrations.AddField(
-            model_name='appointment',
-            name='resources',
-            field=models.ManyToManyField(blank=True, related_name='appointments', through='scheduling.AppointmentResource', to='scheduling.resource'),
+            model_name="appointment",
+            name="practitioners",
+            field=models.ManyToManyField(
+                related_name="appointments",
+                through="scheduling.AppointmentPractitioner",
+                to="scheduling.practitioner",
+            ),
+        ),
+        migrations.CreateModel(
+            name="AppointmentSeries",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("rrule", models.CharField(max_length=200)),
+                ("first_start", models.DateTimeField()),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="patients.patient",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-created_at"],
+            },
         ),
         migrations.AddField(
-            model_name='appointment',
-            name='room',
-            field=models.ForeignKey(blank=True, help_text='Room the patient was taken to at rooming.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='scheduling.resource'),
+            model_name="appointment",
+            name="series",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="appointments",
+                to="scheduling.appointmentseries",
+            ),
         ),
         migrations.CreateModel(
-            name='WaitlistEntry',
+            name="AppointmentType",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('earliest', models.DateTimeField()),
-                ('latest', models.DateTimeField()),
-                ('preferred_weekdays', models.JSONField(blank=True, default=list)),
-                ('priority', models.PositiveSmallIntegerField(default=5, help_text='1 = most urgent.')),
-                ('status', models.CharField(choices=[('waiting', 'Waiting'), ('offered', 'Offered a slot'), ('booked', 'Booked'), ('removed', 'Removed')], default='waiting', max_length=10)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('appointment_type', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='scheduling.appointmenttype')),
-                ('booked_appointment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='scheduling.appointment')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='core.location')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='waitlist_entries', to='patients.patient')),
-                ('practitioner', models.ForeignKey(blank=True, help_text='Empty means any practitioner.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='scheduling.practitioner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("code", models.SlugField(max_length=30, unique=True)),
+                ("name", models.CharField(max_length=80)),
+                ("duration_minutes", models.PositiveSmallIntegerField(default=20)),
+                (
+                    "buffer_minutes",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="Time kept free after the appointment (cleaning, notes).",
+                    ),
+                ),
+                ("color", models.CharField(default="#0d6efd", help_text="#RRGGBB", max_length=7)),
+                (
+                    "is_new_patient",
+                    models.BooleanField(default=False, verbose_name="new-patient visit"),
+                ),
+                ("is_telehealth", models.BooleanField(default=False)),
+                (
+                    "required_resource_kinds",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Resource kinds each booking needs, e.g. ['exam-room'].",
+                    ),
+                ),
+                (
+                    "reminder_offsets_hours",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Send reminders this many hours before, e.g. [72, 24].",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "allowed_practitioners",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Empty means every practitioner may take this type.",
+                        related_name="appointment_types",
+                        to="scheduling.practitioner",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['priority', 'created_at'],
+                "ordering": ["name"],
+            },
+        ),
+        migrations.AddField(
+            model_name="appointmentseries",
+            name="appointment_type",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="scheduling.appointmenttype",
+            ),
+        ),
+        migrations.AddField(
+            model_name="appointment",
+            name="appointment_type",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="appointments",
+                to="scheduling.appointmenttype",
+            ),
+        ),
+        migrations.CreateModel(
+            name="AvailabilityException",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("holiday", "Holiday (location closed)"),
+                            ("leave", "Leave"),
+                            ("blocked", "Blocked time"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField()),
+                ("reason", models.CharField(max_length=200)),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="core.location",
+                    ),
+                ),
+                (
+                    "practitioner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="exceptions",
+                        to="scheduling.practitioner",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["start"],
             },
         ),
         migrations.CreateModel(
-            name='WaitlistOffer',
+            name="AvailabilityRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField()),
-                ('status', models.CharField(choices=[('open', 'Open'), ('accepted', 'Accepted'), ('declined', 'Declined'), ('taken', 'Taken by someone else'), ('expired', 'Expired')], default='open', max_length=10)),
-                ('expires_at', models.DateTimeField()),
-                ('entry', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='offers', to='scheduling.waitlistentry')),
-                ('practitioner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='scheduling.practitioner')),
-                ('source_appointment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='scheduling.appointment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("start_date", models.DateField()),
+                ("until_date", models.DateField(blank=True, null=True)),
+                ("start_time", models.TimeField()),
+                ("end_time", models.TimeField()),
+                (
+                    "rrule",
+                    models.CharField(
+                        default="FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
+                        help_text="RFC 5545 recurrence rule (without DTSTART).",
+                        max_length=200,
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "appointment_types",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Empty means any type the practitioner may take.",
+                        related_name="+",
+                        to="scheduling.appointmenttype",
+                    ),
+                ),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="core.location",
+                    ),
+                ),
+                (
+                    "practitioner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="availability_rules",
+                        to="scheduling.practitioner",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["practitioner_id", "location_id", "start_date", "start_time"],
+            },
+        ),
+        migrations.CreateModel(
+            name="AvailabilityOccurrence",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("original_date", models.DateField()),
+                ("is_cancelled", models.BooleanField(default=False)),
+                ("start_time", models.TimeField(blank=True, null=True)),
+                ("end_time", models.TimeField(blank=True, null=True)),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                (
+                    "rule",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="overrides",
+                        to="scheduling.availabilityrule",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["rule_id", "original_date"],
+            },
+        ),
+        migrations.CreateModel(
+            name="OpeningHours",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "weekday",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (0, "Monday"),
+                            (1, "Tuesday"),
+                            (2, "Wednesday"),
+                            (3, "Thursday"),
+                            (4, "Friday"),
+                            (5, "Saturday"),
+                            (6, "Sunday"),
+                        ]
+                    ),
+                ),
+                ("opens", models.TimeField()),
+                ("closes", models.TimeField()),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="opening_hours",
+                        to="core.location",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["location_id", "weekday", "opens"],
+            },
+        ),
+        migrations.CreateModel(
+            name="Resource",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=80)),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[("room", "Room"), ("equipment", "Equipment")], max_length=10
+                    ),
+                ),
+                (
+                    "kind",
+                    models.SlugField(
+                        help_text="What it is, e.g. exam-room, procedure-room, ultrasound, ecg.",
+                        max_length=40,
+                    ),
+                ),
+                ("capacity", models.PositiveSmallIntegerField(default=1)),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="resources",
+                        to="core.location",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["location_id", "category", "name"],
+            },
+        ),
+        migrations.CreateModel(
+            name="AppointmentResource",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField()),
+                ("blocks", models.BooleanField(default=True)),
+                (
+                    "exclusive",
+                    models.BooleanField(default=True, help_text="Resource capacity is 1."),
+                ),
+                (
+                    "appointment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="scheduling.appointment",
+                    ),
+                ),
+                (
+                    "resource",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="scheduling.resource",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["start"],
+            },
+        ),
+        migrations.AddField(
+            model_name="appointment",
+            name="resources",
+            field=models.ManyToManyField(
+                blank=True,
+                related_name="appointments",
+                through="scheduling.AppointmentResource",
+                to="scheduling.resource",
+            ),
+        ),
+        migrations.AddField(
+            model_name="appointment",
+            name="room",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Room the patient was taken to at rooming.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="scheduling.resource",
+            ),
+        ),
+        migrations.CreateModel(
+            name="WaitlistEntry",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("earliest", models.DateTimeField()),
+                ("latest", models.DateTimeField()),
+                ("preferred_weekdays", models.JSONField(blank=True, default=list)),
+                (
+                    "priority",
+                    models.PositiveSmallIntegerField(default=5, help_text="1 = most urgent."),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("waiting", "Waiting"),
+                            ("offered", "Offered a slot"),
+                            ("booked", "Booked"),
+                            ("removed", "Removed"),
+                        ],
+                        default="waiting",
+                        max_length=10,
+                    ),
+                ),
+                ("note", models.CharField(blank=True, max_length=200)),
+                (
+                    "appointment_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="scheduling.appointmenttype",
+                    ),
+                ),
+                (
+                    "booked_appointment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="scheduling.appointment",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="core.location",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="waitlist_entries",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "practitioner",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty means any practitioner.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="scheduling.practitioner",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["priority", "created_at"],
+            },
+        ),
+        migrations.CreateModel(
+            name="WaitlistOffer",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("accepted", "Accepted"),
+                            ("declined", "Declined"),
+                            ("taken", "Taken by someone else"),
+                            ("expired", "Expired"),
+                        ],
+                        default="open",
+                        max_length=10,
+                    ),
+                ),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "entry",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="offers",
+                        to="scheduling.waitlistentry",
+                    ),
+                ),
+                (
+                    "practitioner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="scheduling.practitioner",
+                    ),
+                ),
+                (
+                    "source_appointment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="scheduling.appointment",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddIndex(
-            model_name='appointmentpractitioner',
-            index=models.Index(fields=['practitioner', 'start'], name='scheduling_ap_prac_start_idx'),
+            model_name="appointmentpractitioner",
+            index=models.Index(
+                fields=["practitioner", "start"], name="scheduling_ap_prac_start_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='appointmentpractitioner',
-            constraint=models.UniqueConstraint(fields=('appointment', 'practitioner'), name='scheduling_ap_unique_practitioner'),
+            model_name="appointmentpractitioner",
+            constraint=models.UniqueConstraint(
+                fields=("appointment", "practitioner"), name="scheduling_ap_unique_practitioner"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='appointmenttype',
-            constraint=models.CheckConstraint(condition=models.Q(('duration_minutes__gte', 5)), name='scheduling_appointmenttype_min_duration'),
+            model_name="appointmenttype",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("duration_minutes__gte", 5)),
+                name="scheduling_appointmenttype_min_duration",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='availabilityexception',
-            constraint=models.CheckConstraint(condition=models.Q(('end__gt', models.F('start'))), name='scheduling_exception_end_after_start'),
+            model_name="availabilityexception",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("end__gt", models.F("start"))),
+                name="scheduling_exception_end_after_start",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='availabilityrule',
-            constraint=models.CheckConstraint(condition=models.Q(('end_time__gt', models.F('start_time'))), name='scheduling_availabilityrule_end_after_start'),
+            model_name="availabilityrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("end_time__gt", models.F("start_time"))),
+                name="scheduling_availabilityrule_end_after_start",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='availabilityoccurrence',
-            constraint=models.UniqueConstraint(fields=('rule', 'original_date'), name='scheduling_occurrence_unique_date'),
+            model_name="availabilityoccurrence",
+            constraint=models.UniqueConstraint(
+                fields=("rule", "original_date"), name="scheduling_occurrence_unique_date"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='openinghours',
-            constraint=models.CheckConstraint(condition=models.Q(('closes__gt', models.F('opens'))), name='scheduling_openinghours_closes_after_opens'),
+            model_name="openinghours",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("closes__gt", models.F("opens"))),
+                name="scheduling_openinghours_closes_after_opens",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='resource',
-            constraint=models.UniqueConstraint(fields=('location', 'name'), name='scheduling_resource_unique_name_per_location'),
+            model_name="resource",
+            constraint=models.UniqueConstraint(
+                fields=("location", "name"), name="scheduling_resource_unique_name_per_location"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='resource',
-            constraint=models.CheckConstraint(condition=models.Q(('capacity__gte', 1)), name='scheduling_resource_capacity_positive'),
+            model_name="resource",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("capacity__gte", 1)),
+                name="scheduling_resource_capacity_positive",
+            ),
         ),
         migrations.AddIndex(
-            model_name='appointmentresource',
-            index=models.Index(fields=['resource', 'start'], name='scheduling_ar_res_start_idx'),
+            model_name="appointmentresource",
+            index=models.Index(fields=["resource", "start"], name="scheduling_ar_res_start_idx"),
         ),
         migrations.AddConstraint(
-            model_name='appointmentresource',
-            constraint=models.UniqueConstraint(fields=('appointment', 'resource'), name='scheduling_ar_unique_resource'),
+            model_name="appointmentresource",
+            constraint=models.UniqueConstraint(
+                fields=("appointment", "resource"), name="scheduling_ar_unique_resource"
+            ),
         ),
         migrations.AddIndex(
-            model_name='appointment',
-            index=models.Index(fields=['location', 'start'], name='scheduling_appt_loc_start_idx'),
+            model_name="appointment",
+            index=models.Index(fields=["location", "start"], name="scheduling_appt_loc_start_idx"),
         ),
         migrations.AddIndex(
-            model_name='appointment',
-            index=models.Index(fields=['patient', 'start'], name='scheduling_appt_patient_idx'),
+            model_name="appointment",
+            index=models.Index(fields=["patient", "start"], name="scheduling_appt_patient_idx"),
         ),
         migrations.AddIndex(
-            model_name='appointment',
-            index=models.Index(fields=['status', 'start'], name='scheduling_appt_status_idx'),
+            model_name="appointment",
+            index=models.Index(fields=["status", "start"], name="scheduling_appt_status_idx"),
         ),
         migrations.AddConstraint(
-            model_name='appointment',
-            constraint=models.CheckConstraint(condition=models.Q(('end__gt', models.F('start'))), name='scheduling_appointment_end_after_start'),
+            model_name="appointment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("end__gt", models.F("start"))),
+                name="scheduling_appointment_end_after_start",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='appointment',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'cancelled'), _negated=True), models.Q(('cancel_reason', ''), _negated=True), _connector='OR'), name='scheduling_appointment_cancel_needs_reason'),
+            model_name="appointment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "cancelled"), _negated=True),
+                    models.Q(("cancel_reason", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="scheduling_appointment_cancel_needs_reason",
+            ),
         ),
         migrations.AddIndex(
-            model_name='waitlistentry',
-            index=models.Index(fields=['status', 'appointment_type'], name='scheduling_waitlist_idx'),
+            model_name="waitlistentry",
+            index=models.Index(
+                fields=["status", "appointment_type"], name="scheduling_waitlist_idx"
+            ),
         ),
     ]

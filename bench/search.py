@@ -1,0 +1,188 @@
+"""Patient search latency through patients.selectors.patient_search (access check + audit row)."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from typing import Any
+
+from bench.common import Section, Target, say, summarize_ms
+
+TARGET_P95_MS = 20.0
+QUERY_KINDS = (
+    "name prefix",
+    "family, given",
+    "given family",
+    "birth date",
+    "MRN",
+    "phone",
+    "member id",
+)
+
+
+def _sample_patients(count: int, rng: random.Random) -> list[Any]:
+    from django.db.models import Max, Min
+
+    from patients.models import Patient
+
+    bounds = Patient.objects.aggregate(low=Min("id"), high=Max("id"))
+    ids = [rng.randint(bounds["low"], bounds["high"]) for _ in range(count * 2)]
+    rows = list(Patient.objects.filter(id__in=ids).prefetch_related("coverages"))
+    rng.shuffle(rows)
+    return rows[:count]
+
+
+def build_queries(
+    count: int, *, location_ids: frozenset[int], seed: int = 42
+) -> list[tuple[str, Any]]:
+    """A mix of the searches a front desk types, drawn from real rows so most find someone."""
+    from patients.selectors import SearchCriteria
+
+    rng = random.Random(seed)
+    people = [
+        p for p in _sample_patients(max(200, count), rng) if p.home_location_id in location_ids
+    ]
+    queries: list[tuple[str, Any]] = []
+    for number in range(count):
+        person = people[number % len(people)]
+        kind = QUERY_KINDS[number % len(QUERY_KINDS)]
+        if kind == "name prefix":
+            length = rng.choice((2, 3, 3, 4, 5))
+            criteria = SearchCriteria(name=person.family_name[:length].lower())
+        elif kind == "family, given":
+            criteria = SearchCriteria(name=f"{person.family_name}, {person.given_name[:2]}")
+        elif kind == "given family":
+            criteria = SearchCriteria(name=f"{person.given_name} {person.family_name[:3]}")
+        elif kind == "birth date":
+            criteria = SearchCriteria(birth_date=person.birth_date)
+        elif kind == "MRN":
+            criteria = SearchCriteria(mrn=person.mrn)
+        elif kind == "phone":
+            digits = person.phone_mobile[2:]
+            criteria = SearchCriteria(phone=f"({digits[:3]}) {digits[3:6]}-{digits[6:]}")
+        else:
+            coverage = next(iter(person.coverages.all()), None)
+            if coverage is None:
+                criteria = SearchCriteria(mrn=person.mrn)
+                kind = "MRN"
+            else:
+                criteria = SearchCriteria(member_id=coverage.member_id)
+        queries.append((kind, criteria))
+    return queries
+
+
+def abbreviate_select(sql: str) -> str:
+    """Shorten the select list (the patient's, its location's and merged_into's columns)."""
+    match = re.match(r'SELECT (.*?) FROM "patients_patient"', sql)
+    if match is None:
+        return sql
+    count = match.group(1).count(",") + 1
+    shown = f'SELECT /* {count} columns */ … FROM "patients_patient"'  # noqa: S608  (display only)
+    return shown + sql[match.end() :]
+
+
+def explain_name_prefix(user: Any, prefix: str) -> tuple[str, str]:
+    """The SQL patient_search runs for a name prefix, and the database's plan for it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from patients.selectors import SearchCriteria, patient_search
+
+    with CaptureQueriesContext(connection) as captured:
+        patient_search(user=user, criteria=SearchCriteria(name=prefix))
+    sql = next(
+        q["sql"]
+        for q in captured.captured_queries
+        if 'FROM "patients_patient"' in q["sql"] and "ORDER BY" in q["sql"]
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + sql)
+            plan = "\n".join(f"{row[0]}|{row[1]}|{row[3]}" for row in cursor.fetchall())
+    return sql, plan
+
+
+def run(*, queries: int, patients: int, user: Any, full: bool) -> Section:
+    from patients.selectors import patient_search
+
+    section = Section("Patient search")
+    workload = build_queries(queries, location_ids=user.location_ids)
+    for _, criteria in workload[:20]:  # warm caches
+        patient_search(user=user, criteria=criteria)
+    samples: dict[str, list[float]] = {kind: [] for kind in QUERY_KINDS}
+    cpu: list[float] = []
+    found = 0
+    for kind, criteria in workload:
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        result = patient_search(user=user, criteria=criteria)
+        samples[kind].append(time.perf_counter() - start)
+        cpu.append(time.thread_time() - start_cpu)
+        found += bool(result.patients)
+    everything = [value for values in samples.values() for value in values]
+    overall = summarize_ms(everything)
+    cpu_ms = summarize_ms(cpu)
+    say(
+        f"search: {len(everything)} queries over {patients:,} patients: "
+        f"p50 {overall['p50']:.2f} ms, p95 {overall['p95']:.2f} ms, p99 {overall['p99']:.2f} ms "
+        f"({found} found someone; this process's CPU time per search: p50 {cpu_ms['p50']:.2f} ms, "
+        f"p95 {cpu_ms['p95']:.2f} ms)"
+    )
+    section.lines += [
+        f"{len(everything)} searches through `patients.selectors.patient_search` "
+        f"as `{user.username}` "
+        f"(locations: {', '.join(sorted(loc.name for loc in user.locations.all()))}) over "
+        f"{patients:,} patients; each search includes the access check and its audit row. "
+        f"{found} of {len(everything)} returned at least one patient.",
+        "",
+        "| query | n | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for kind in QUERY_KINDS:
+        if samples[kind]:
+            row = summarize_ms(samples[kind])
+            section.lines.append(
+                f"| {kind} | {row['n']} | {row['p50']:.2f} | {row['p95']:.2f} | "
+                f"{row['p99']:.2f} | {row['max']:.2f} |"
+            )
+            say(
+                f"  {kind:<14} p50 {row['p50']:6.2f} ms  p95 {row['p95']:6.2f} ms  "
+                f"p99 {row['p99']:6.2f} ms"
+            )
+    section.lines.append(
+        f"| **all** | {overall['n']} | {overall['p50']:.2f} | {overall['p95']:.2f} | "
+        f"{overall['p99']:.2f} | {overall['max']:.2f} |"
+    )
+    section.lines += [
+        "",
+        "Times are wall-clock. CPU time of the benchmark process per search (Python, Django and, "
+        f"for SQLite, the database engine too): p50 {cpu_ms['p50']:.2f} ms, "
+        f"p95 {cpu_ms['p95']:.2f} ms.",
+    ]
+    goal = f"p95 <= {TARGET_P95_MS:.0f} ms over {patients:,} patients"
+    section.targets.append(
+        Target(
+            "patient search",
+            goal,
+            f"p95 {overall['p95']:.2f} ms",
+            overall["p95"] <= TARGET_P95_MS if full else None,
+        )
+    )
+    for prefix in ("smi", "garc"):
+        sql, plan = explain_name_prefix(user, prefix)
+        section.lines += [
+            "",
+            f"Plan of the name-prefix query for `{prefix}` (the SQL `patient_search` runs):",
+            "",
+            "```sql",
+            abbreviate_select(sql),
+            "```",
+            "",
+            "```",
+            plan,
+            "```",
+        ]
+    return section
