@@ -1,6 +1,9 @@
 from django.urls import include, path
 
+from core.views import healthz
+
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("", include("dashboard.urls")),
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),

@@ -16,9 +16,7 @@ class RequestContext:
 
 
 _EMPTY = RequestContext()
-_current: ContextVar[RequestContext] = ContextVar(
-    "patientdesk_request", default=_EMPTY
-)
+_current: ContextVar[RequestContext] = ContextVar("patientdesk_request", default=_EMPTY)
 
 
 def current() -> RequestContext:

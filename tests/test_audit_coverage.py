@@ -180,6 +180,7 @@ PATIENT_ROUTES: dict[str, Call] = {
 }
 
 NOT_PATIENT_DATA: dict[str, str] = {
+    "healthz": "load-balancer health check (database reachability only)",
     "accounts:login": "sign-in form (security events audited by signals)",
     "accounts:logout": "sign-out (audited as auth.logout)",
     "accounts:otp_verify": "two-factor form (audited as auth.2fa_*)",
