@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("dashboard.urls")),
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
+    path("schedule/", include("scheduling.urls")),
     path("audit/", include("audit.urls")),
     path("api/v1/", include("api.urls")),
     path("fhir/r4/", include("fhirapi.urls")),
