@@ -22,12 +22,15 @@ node_modules/.installed: package.json package-lock.json
 install: $(VENV)/.installed node_modules/.installed
 
 # The demo: SQLite, demo data loaded once, served on 127.0.0.1.
-DEMO_ENV := PATIENTDESK_DEMO=1 DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost
+DEMO_ENV := PATIENTDESK_DEMO=1 DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost PATIENTDESK_BASE_URL=http://127.0.0.1:$(PORT)
 run: install
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput
 	$(DEMO_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	$(DEMO_ENV) $(PY) manage.py seed_demo --if-empty
 	$(DEMO_ENV) $(PY) manage.py demo_logins --port $(PORT)
+	@echo "Starting a background worker (reminders, interfaces) beside the web server..."
+	trap 'kill 0' EXIT INT TERM; \
+	$(DEMO_ENV) $(PY) manage.py db_worker --queue-name '*' --interval 2 & \
 	$(DEMO_ENV) $(VENV)/bin/gunicorn config.wsgi:application --bind 127.0.0.1:$(PORT) --workers 2 --threads 4 --access-logfile - \
 		--access-logformat '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 

@@ -269,5 +269,33 @@ TASKS = {
     }
 }
 
+# Messages to patients and staff (messaging app). See docs/deploy.md.
+PATIENTDESK_BASE_URL = os.environ.get("PATIENTDESK_BASE_URL", "http://127.0.0.1:8000")
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "messaging.channels.ConsoleEmailBackend"
+    if (DEMO_MODE or DEBUG)
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "patientdesk <no-reply@localhost>")
+# Empty: the console backend in demo/debug, the HTTP gateway everywhere else.
+PATIENTDESK_SMS_BACKEND = os.environ.get("PATIENTDESK_SMS_BACKEND", "")
+PATIENTDESK_SMS_GATEWAY_URL = os.environ.get("PATIENTDESK_SMS_GATEWAY_URL", "")
+PATIENTDESK_SMS_GATEWAY_TOKEN = os.environ.get("PATIENTDESK_SMS_GATEWAY_TOKEN", "")
+PATIENTDESK_SMS_WEBHOOK_TOKEN = os.environ.get(
+    "PATIENTDESK_SMS_WEBHOOK_TOKEN", PATIENTDESK_SMS_GATEWAY_TOKEN
+)
+PATIENTDESK_SMS_TIMEOUT = float(os.environ.get("PATIENTDESK_SMS_TIMEOUT", "10"))
+QUIET_HOURS = os.environ.get("PATIENTDESK_QUIET_HOURS", "21:00-08:00")
+MESSAGE_MAX_ATTEMPTS = int(os.environ.get("PATIENTDESK_MESSAGE_MAX_ATTEMPTS", "5"))
+STAFF_NOTIFY_EMAIL = os.environ.get("PATIENTDESK_STAFF_NOTIFY_EMAIL", "")
+
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 200

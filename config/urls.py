@@ -9,6 +9,7 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("schedule/", include("scheduling.urls")),
     path("audit/", include("audit.urls")),
+    path("m/", include("messaging.urls")),
     path("api/v1/", include("api.urls")),
     path("fhir/r4/", include("fhirapi.urls")),
 ]

@@ -8,6 +8,7 @@ route that nobody classified fails `test_every_route_is_classified`, so coverage
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,10 +17,13 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from audit.models import AuditEvent, Outcome
+from messaging.tests.factories import WaitlistOfferFactory
 from patients.models import Coverage, Patient, PatientFlag
 from patients.tests.factories import CoverageFactory, PatientFactory, PatientFlagFactory
+from scheduling.tests.factories import AppointmentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +44,12 @@ class Call:
 
 def _p(o: dict[str, Any]) -> str:
     return str(o["patient"].public_id)
+
+
+def _token(o: dict[str, Any], purpose: str, target: str) -> str:
+    from messaging.links import Purpose, make_token
+
+    return make_token(Purpose[purpose], o[target].public_id)
 
 
 def _registration(o: dict[str, Any]) -> dict[str, Any]:
@@ -161,6 +171,40 @@ PATIENT_ROUTES: dict[str, Call] = {
         {"group_number": "G-9"},
         json_body=True,
     ),
+    "messaging:reminder_calls": Call(
+        "get", lambda o: "/m/reminder-calls/", scope="query", denied_as="servicedirector"
+    ),
+    # Signed links sent to patients: the link holder is anonymous; a broken link names nobody.
+    "messaging:appointment_confirm": Call(
+        "get",
+        lambda o: f"/m/a/{_token(o, 'CONFIRM', 'appointment')}/confirm/",
+        allowed_as="anonymous",
+        denied_as=None,
+    ),
+    "messaging:appointment_cancel": Call(
+        "get",
+        lambda o: f"/m/a/{_token(o, 'CANCEL', 'appointment')}/cancel/",
+        allowed_as="anonymous",
+        denied_as=None,
+    ),
+    "messaging:offer_accept": Call(
+        "get",
+        lambda o: f"/m/o/{_token(o, 'OFFER_ACCEPT', 'offer')}/accept/",
+        allowed_as="anonymous",
+        denied_as=None,
+    ),
+    "messaging:offer_decline": Call(
+        "get",
+        lambda o: f"/m/o/{_token(o, 'OFFER_DECLINE', 'offer')}/decline/",
+        allowed_as="anonymous",
+        denied_as=None,
+    ),
+    "messaging:unsubscribe": Call(
+        "post",
+        lambda o: f"/m/u/{_token(o, 'UNSUBSCRIBE', 'patient')}/",
+        allowed_as="anonymous",
+        denied_as=None,
+    ),
     "fhir:patient-search": Call(
         "get",
         lambda o: "/fhir/r4/Patient?name=smith",
@@ -195,6 +239,8 @@ NOT_PATIENT_DATA: dict[str, str] = {
     "api:api-root": "the API's 404 for unknown paths",
     "api-not-found": "the API's 404 for unknown paths",
     "fhir:metadata": "the CapabilityStatement",
+    "messaging:sms_status": "SMS gateway delivery receipts (message ids only; token-checked)",
+    "messaging:sms_inbound": "SMS gateway inbound texts (STOP withdraws consent, audited)",
     "fhir:not-found": "FHIR's 404 for unknown paths",
 }
 
@@ -227,12 +273,25 @@ def world(main_clinic: Any, persona: Callable[[str], Any]) -> dict[str, Any]:
     coverage: Coverage = CoverageFactory(patient=patient)
     flag: PatientFlag = PatientFlagFactory(patient=patient)
     other: Patient = PatientFactory(home_location=main_clinic, family_name="Smyth")
+    patient.email = "smith@example.org"
+    patient.consent_email = True
+    patient.save()
+    appointment = AppointmentFactory(
+        patient=patient, location=main_clinic, start=timezone.now() + dt.timedelta(days=3)
+    )
+    offer = WaitlistOfferFactory(
+        entry__patient=patient,
+        entry__location=main_clinic,
+        expires_at=timezone.now() + dt.timedelta(hours=2),
+    )
     return {
         "patient": patient,
         "other": other,
         "coverage": coverage,
         "flag": flag,
         "location": main_clinic,
+        "appointment": appointment,
+        "offer": offer,
     }
 
 
@@ -261,7 +320,7 @@ def test_allowed_request_writes_an_audit_event(
 ) -> None:
     # given a user whose role and location allow the request
     call = PATIENT_ROUTES[route]
-    client = login_client(persona(call.allowed_as))
+    client = Client() if call.allowed_as == "anonymous" else login_client(persona(call.allowed_as))
     before = _last_sequence()
     # when they make it
     response = _request(client, call, world)
