@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import pytest
 from django.test import Client
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from accounts.models import User
 from audit.models import AuditEvent
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.operationoutcome import OperationOutcome
 from patients.models import Coverage, Patient
 
 

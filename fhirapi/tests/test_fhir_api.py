@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 from django.test import Client
-
-from accounts.models import User
-from audit.models import AuditEvent
-from core.models import Location
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.coverage import Coverage as FhirCoverage
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient as FhirPatient
+
+from accounts.models import User
+from audit.models import AuditEvent
+from core.models import Location
 from patients.models import Coverage, Patient, PatientFlag, PatientIdentifier
 from patients.tests.factories import PatientFactory
 

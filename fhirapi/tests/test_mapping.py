@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
-from core.models import Location
 from fhir.resources.R4B.coverage import Coverage as FhirCoverage
 from fhir.resources.R4B.patient import Patient as FhirPatient
+
+from core.models import Location
 from patients.fhir import (
     FhirMappingError,
     coverage_from_fhir,
