@@ -252,9 +252,19 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Calendar feed URLs carry their secret: redact them wherever a path is logged.
+    "filters": {"redact_feed_tokens": {"()": "interop.log_filters.RedactFeedTokens"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_feed_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("PATIENTDESK_LOG_LEVEL", "INFO")},
     "loggers": {
+        "django.server": {"handlers": ["console"], "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
     },
@@ -296,6 +306,29 @@ PATIENTDESK_SMS_TIMEOUT = float(os.environ.get("PATIENTDESK_SMS_TIMEOUT", "10"))
 QUIET_HOURS = os.environ.get("PATIENTDESK_QUIET_HOURS", "21:00-08:00")
 MESSAGE_MAX_ATTEMPTS = int(os.environ.get("PATIENTDESK_MESSAGE_MAX_ATTEMPTS", "5"))
 STAFF_NOTIFY_EMAIL = os.environ.get("PATIENTDESK_STAFF_NOTIFY_EMAIL", "")
+
+# HL7 v2 interfaces and calendar feeds (interop app; see interop/README.md and docs/deploy.md).
+# Outbound SIU goes nowhere until a file drop directory or an MLLP host is configured.
+PATIENTDESK_HL7_OUT_DIR = os.environ.get("PATIENTDESK_HL7_OUT_DIR", "")
+PATIENTDESK_HL7_OUT_HOST = os.environ.get("PATIENTDESK_HL7_OUT_HOST", "")
+PATIENTDESK_HL7_OUT_PORT = int(os.environ.get("PATIENTDESK_HL7_OUT_PORT", "0") or 0)
+PATIENTDESK_HL7_ACK_TIMEOUT = float(os.environ.get("PATIENTDESK_HL7_ACK_TIMEOUT", "10"))
+PATIENTDESK_HL7_MAX_ATTEMPTS = int(os.environ.get("PATIENTDESK_HL7_MAX_ATTEMPTS", "6"))
+PATIENTDESK_HL7_RETRY_SECONDS = float(os.environ.get("PATIENTDESK_HL7_RETRY_SECONDS", "30"))
+PATIENTDESK_HL7_SENDING_APPLICATION = os.environ.get(
+    "PATIENTDESK_HL7_SENDING_APPLICATION", "PATIENTDESK"
+)
+PATIENTDESK_HL7_SENDING_FACILITY = os.environ.get("PATIENTDESK_HL7_SENDING_FACILITY", "")
+PATIENTDESK_HL7_RECEIVING_APPLICATION = os.environ.get("PATIENTDESK_HL7_RECEIVING_APPLICATION", "")
+PATIENTDESK_HL7_RECEIVING_FACILITY = os.environ.get("PATIENTDESK_HL7_RECEIVING_FACILITY", "")
+PATIENTDESK_HL7_PROCESSING_ID = os.environ.get("PATIENTDESK_HL7_PROCESSING_ID", "P")
+PATIENTDESK_HL7_MRN_AUTHORITY = os.environ.get("PATIENTDESK_HL7_MRN_AUTHORITY", "PATIENTDESK")
+PATIENTDESK_HL7_DEFAULT_LOCATION = os.environ.get("PATIENTDESK_HL7_DEFAULT_LOCATION", "")
+PATIENTDESK_HL7_PAYLOAD_RETENTION_DAYS = int(
+    os.environ.get("PATIENTDESK_HL7_PAYLOAD_RETENTION_DAYS", "30")
+)
+PATIENTDESK_ICAL_PAST_DAYS = int(os.environ.get("PATIENTDESK_ICAL_PAST_DAYS", "30"))
+PATIENTDESK_ICAL_FUTURE_DAYS = int(os.environ.get("PATIENTDESK_ICAL_FUTURE_DAYS", "90"))
 
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 200

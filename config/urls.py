@@ -10,6 +10,7 @@ urlpatterns = [
     path("schedule/", include("scheduling.urls")),
     path("audit/", include("audit.urls")),
     path("m/", include("messaging.urls")),
+    path("interfaces/", include("interop.urls")),
     path("api/v1/", include("api.urls")),
     path("fhir/r4/", include("fhirapi.urls")),
 ]

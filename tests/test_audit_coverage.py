@@ -52,6 +52,17 @@ def _token(o: dict[str, Any], purpose: str, target: str) -> str:
     return make_token(Purpose[purpose], o[target].public_id)
 
 
+def _ical_feed(o: dict[str, Any]) -> str:
+    from interop.tests.factories import FeedTokenFactory
+    from scheduling.tests.factories import PractitionerFactory
+
+    FeedTokenFactory(
+        raw="audit-coverage-feed-token",
+        practitioner=PractitionerFactory(locations=[o["location"]]),
+    )
+    return "/interfaces/ical/audit-coverage-feed-token.ics"
+
+
 def _registration(o: dict[str, Any]) -> dict[str, Any]:
     return {
         "home_location": str(o["location"].pk),
@@ -205,6 +216,7 @@ PATIENT_ROUTES: dict[str, Call] = {
         allowed_as="anonymous",
         denied_as=None,
     ),
+    "interop:ical_feed": Call("get", lambda o: _ical_feed(o), scope="query", denied_as=None),
     "fhir:patient-search": Call(
         "get",
         lambda o: "/fhir/r4/Patient?name=smith",
@@ -239,6 +251,10 @@ NOT_PATIENT_DATA: dict[str, str] = {
     "api:api-root": "the API's 404 for unknown paths",
     "api-not-found": "the API's 404 for unknown paths",
     "fhir:metadata": "the CapabilityStatement",
+    "interop:status": "interface status: control ids, types, times (audited interfaces.status)",
+    "interop:outbound_retry": "resend an HL7 message (audited hl7.siu_retry)",
+    "interop:feeds": "calendar link management (audited ical.token_create)",
+    "interop:feed_revoke": "revoking a calendar link (audited ical.token_revoke)",
     "messaging:sms_status": "SMS gateway delivery receipts (message ids only; token-checked)",
     "messaging:sms_inbound": "SMS gateway inbound texts (STOP withdraws consent, audited)",
     "fhir:not-found": "FHIR's 404 for unknown paths",
