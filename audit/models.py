@@ -38,6 +38,9 @@ class Category(models.TextChoices):
     SECURITY = "security", "Security"
     AUDIT = "audit", "Audit trail"
     ADMINISTRATION = "administration", "Administration"
+    SCHEDULING = "scheduling", "Scheduling"
+    MESSAGING = "messaging", "Messages to patients"
+    INTERFACES = "interfaces", "Interfaces (HL7, calendar feeds)"
 
 
 class AppendOnlyQuerySet(models.QuerySet["AuditEvent"]):
