@@ -4,8 +4,10 @@
 Each run creates its own fresh database (SQLite: a temporary file; PostgreSQL: a new database on
 the server DATABASE_URL points at, as scripts/with_postgres.sh provides), migrates it, seeds it
 with the demo generator's bulk path, then measures patient search, registration and FHIR import
-against the issue's targets and prints PASS/FAIL for each. A full run (not --quick) rewrites this
-database's section of docs/performance.md, keeping the other database's section.
+against the issue's targets, then the scheduling targets (slot finder, day view, booking:
+bench/bench_scheduling.py and bench/schedule_bench.py), and prints PASS/FAIL for each. A full
+run (not --quick) rewrites this database's section of docs/performance.md and its block of the
+Scheduling section, keeping everything else. `--suite patients|scheduling` runs one half only.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--patients", type=int, help="override the number of seeded patients")
     parser.add_argument(
+        "--suite",
+        choices=("all", "patients", "scheduling"),
+        default="all",
+        help="which benchmarks to run (default: all)",
+    )
+    parser.add_argument(
         "--docs",
         choices=("auto", "yes", "no"),
         default="auto",
@@ -61,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
 
         django.setup()
         from django.core.management import call_command
-        from django.db import connection
 
         say(f"bench: {args.database} database {where}; sizes {sizes}")
         call_command("migrate", verbosity=0)
@@ -69,51 +76,75 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in facts:
             say(f"  {name}: {value}")
 
-        from core import demo
+        sections: list[Section] = []
+        seed_seconds, seeded = 0.0, 0
+        if args.suite in ("all", "patients"):
+            sections, seed_seconds, seeded = patient_benchmarks(sizes, full)
+        scheduling: Section | None = None
+        if args.suite in ("all", "scheduling"):
+            from bench import schedule_bench
 
-        say(f"seeding {sizes['patients']:,} patients (bulk path) ...")
-        start = time.perf_counter()
-        report = demo.seed_demo(patients=sizes["patients"], bulk_above=0, progress=True)
-        seed_seconds = time.perf_counter() - start
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-        say(
-            f"seeded {report.patients_created:,} patients in {seed_seconds:.1f} s "
-            f"({report.patients_created / seed_seconds:.0f} patients/s)"
-        )
-
-        from accounts.models import User
-        from bench import fhir_import, registration, search
-        from core.models import Location
-
-        frontdesk = User.objects.get(username="frontdesk")
-        main_clinic = Location.objects.get(code="main")
-        sections: list[Section] = [
-            search.run(
-                queries=sizes["queries"], patients=report.patients_total, user=frontdesk, full=full
-            ),
-            registration.run(
-                count=sizes["registrations"],
-                user=User.objects.get(username="frontdesk"),
-                location=main_clinic,
-                existing=report.patients_total,
-                full=full,
-            ),
-            fhir_import.run(count=sizes["bundles"], full=full),
-        ]
+            scheduling = schedule_bench.run(database=args.database, quick=args.quick, full=full)
 
     say("")
     say(f"== results ({args.database}{', quick: no verdicts' if not full else ''}) ==")
-    targets = [target for section in sections for target in section.targets]
+    everything = [*sections, *([scheduling] if scheduling is not None else [])]
+    targets = [target for section in everything for target in section.targets]
     for target in targets:
         say(f"{target.verdict:<4}  {target.name}: {target.measured}  (target {target.goal})")
 
     write_docs = args.docs == "yes" or (args.docs == "auto" and full)
-    if write_docs:
-        body = render(args.database, facts, sizes, seed_seconds, report.patients_created, sections)
+    if write_docs and sections:
+        body = render(args.database, facts, sizes, seed_seconds, seeded, sections)
         write_section(args.database, body)
         say("docs/performance.md: section updated")
+    if write_docs and scheduling is not None:
+        from bench import schedule_bench
+
+        schedule_bench.write_docs(
+            args.database, schedule_bench.render(args.database, scheduling, facts)
+        )
+        say("docs/performance.md: Scheduling section updated")
     return 0
+
+
+def patient_benchmarks(sizes: dict[str, int], full: bool) -> tuple[list[Section], float, int]:
+    """Seed the patients (bulk path), then measure search, registration and FHIR import."""
+    from django.db import connection
+
+    from core import demo
+
+    say(f"seeding {sizes['patients']:,} patients (bulk path) ...")
+    start = time.perf_counter()
+    report = demo.seed_demo(patients=sizes["patients"], bulk_above=0, progress=True)
+    seed_seconds = time.perf_counter() - start
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    say(
+        f"seeded {report.patients_created:,} patients in {seed_seconds:.1f} s "
+        f"({report.patients_created / seed_seconds:.0f} patients/s)"
+    )
+
+    from accounts.models import User
+    from bench import fhir_import, registration, search
+    from core.models import Location
+
+    frontdesk = User.objects.get(username="frontdesk")
+    main_clinic = Location.objects.get(code="main")
+    sections: list[Section] = [
+        search.run(
+            queries=sizes["queries"], patients=report.patients_total, user=frontdesk, full=full
+        ),
+        registration.run(
+            count=sizes["registrations"],
+            user=User.objects.get(username="frontdesk"),
+            location=main_clinic,
+            existing=report.patients_total,
+            full=full,
+        ),
+        fhir_import.run(count=sizes["bundles"], full=full),
+    ]
+    return sections, seed_seconds, report.patients_created
 
 
 def render(

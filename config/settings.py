@@ -171,6 +171,9 @@ SESSION_IDLE_TIMEOUT = timedelta(
 SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=12)
 SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_TIMEOUT.total_seconds())
 
+# Flash messages may name a patient: keep them server-side, not in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 # Break-glass access outside one's locations lasts this long.
 BREAK_GLASS_DURATION = timedelta(
     minutes=int(os.environ.get("PATIENTDESK_BREAK_GLASS_MINUTES", "60"))

@@ -41,9 +41,9 @@ from core.text import digits, fold
 from patients.models import Coverage, Patient, PatientFlag, PatientIdentifier
 from patients.services import (
     DuplicateCandidatesFound,
-    _next_mrns,
     coverage_save,
     flag_add,
+    mrn_allocate,
     patient_register,
 )
 from scheduling.models import Practitioner
@@ -844,7 +844,7 @@ def _bulk_batch(
     *, actor: User, locations: dict[str, Location], people: Iterator[DemoPatient], size: int
 ) -> int:
     persons = list(people)
-    mrns = _next_mrns(size)
+    mrns = mrn_allocate(size)
     rows = [
         _bulk_patient(person, mrn=mrn, location=locations[person.home_location])
         for person, mrn in zip(persons, mrns, strict=True)

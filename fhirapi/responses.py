@@ -150,10 +150,104 @@ def capability_statement(request: HttpRequest) -> dict[str, Any]:
                             }
                         ],
                     },
+                    *SCHEDULING_RESOURCES,
                 ],
             }
         ],
     }
+
+
+def _read_search(kind: str, documentation: str, params: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "profile": f"http://hl7.org/fhir/StructureDefinition/{kind}",
+        "documentation": documentation,
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchParam": params,
+    }
+
+
+_PAGING = [{"name": "_count", "type": "number"}, {"name": "_offset", "type": "number"}]
+# The schedule (fhirapi/scheduling.py). Practitioner, Location, Schedule and Slot need the
+# view-schedule capability; Appointment also needs view-patients and the patient in your scope.
+SCHEDULING_RESOURCES: list[dict[str, Any]] = [
+    _read_search(
+        "Practitioner",
+        "Practitioners who work at your locations; NPI identifier.",
+        [
+            {
+                "name": "name",
+                "type": "string",
+                "documentation": "Starts-with match on given or family name (or a part of it).",
+            },
+            {
+                "name": "identifier",
+                "type": "token",
+                "documentation": "[http://hl7.org/fhir/sid/us-npi|]NPI",
+            },
+            *_PAGING,
+        ],
+    ),
+    _read_search(
+        "Location",
+        "Your locations, with opening hours and time zone.",
+        [{"name": "name", "type": "string", "documentation": "Starts-with match."}],
+    ),
+    _read_search(
+        "Schedule",
+        "One schedule per practitioner and location; comment gives the weekly availability.",
+        [
+            {
+                "name": "actor",
+                "type": "reference",
+                "documentation": "Practitioner/<id> or Location/<id>.",
+            }
+        ],
+    ),
+    _read_search(
+        "Slot",
+        "Free slots of one appointment type and busy time of one schedule. A slot's id is "
+        "the schedule id (hex), the UTC start (YYYYMMDDHHMM) and its minutes.",
+        [
+            {"name": "schedule", "type": "reference", "documentation": "Required: Schedule/<id>."},
+            {
+                "name": "start",
+                "type": "date",
+                "documentation": "ge/gt/le/lt/eq bounds; a date is the day at the location. "
+                "Default: the next 7 days; at most 92 days.",
+            },
+            {"name": "status", "type": "token", "documentation": "free, busy (default: both)."},
+            {
+                "name": "appointment-type",
+                "type": "token",
+                "documentation": "[urn:patientdesk:appointment-type|]code of the type the free "
+                "slots are for (default: the shortest the practitioner takes).",
+            },
+            {"name": "_count", "type": "number"},
+        ],
+    ),
+    _read_search(
+        "Appointment",
+        "Appointments of patients in your scope. Every read and search is audited.",
+        [
+            {
+                "name": "date",
+                "type": "date",
+                "documentation": "The start: ge/gt/le/lt/eq bounds; a date is the local day at "
+                "the appointment's location.",
+            },
+            {"name": "practitioner", "type": "reference", "documentation": "Practitioner/<id>."},
+            {"name": "patient", "type": "reference", "documentation": "Patient/<id>."},
+            {
+                "name": "status",
+                "type": "token",
+                "documentation": "proposed, booked, arrived, checked-in, fulfilled, cancelled, "
+                "noshow (comma-separated for any of them).",
+            },
+            *_PAGING,
+        ],
+    ),
+]
 
 
 @dataclass

@@ -44,14 +44,22 @@ What it does, and the decisions behind it:
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import gc
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pydantic
+import pydantic_core
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -73,7 +81,15 @@ from patients.fhir import (
     patient_from_fhir,
 )
 from patients.models import Coverage, Patient, PatientIdentifier
-from patients.services import coverage_save, duplicate_candidates, patient_register, patient_update
+from patients.services import (
+    NewCoverage,
+    NewPatient,
+    coverage_add_many,
+    coverage_save,
+    duplicate_candidates,
+    patient_register_many,
+    patient_update,
+)
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -174,15 +190,26 @@ def import_location(code: str | None) -> Location:
 # ---- reading and validating --------------------------------------------------------------
 
 
-def _fhir_class(resource_type: Any) -> Any:
-    from fhir.resources.R4B import get_fhir_model_class
+@functools.cache
+def _fhir_model_names() -> frozenset[str]:
+    """Names of the FHIR R4B models (those fhir.resources' get_fhir_model_class accepts), read
+    from its type registry without importing every model module."""
+    from fhir.resources.R4B import fhirtypes
 
+    return frozenset(
+        name.removesuffix("Type")
+        for name, value in vars(fhirtypes).items()
+        if name.endswith("Type") and hasattr(value, "get_model_klass")
+    )
+
+
+def _check_resource_type(resource_type: Any) -> None:
+    """ValueError unless `resource_type` names a FHIR R4B model. Looked up by name only, so
+    the entries the importer skips do not load their model classes."""
     if not isinstance(resource_type, str) or not resource_type:
         raise ValueError("the entry's resource has no resourceType")
-    try:
-        return get_fhir_model_class(resource_type)
-    except (ValueError, AttributeError, KeyError) as exc:
-        raise ValueError(f"unknown resource type '{resource_type[:60]}'") from exc
+    if resource_type not in _fhir_model_names():
+        raise ValueError(f"unknown resource type '{resource_type[:60]}'")
 
 
 def _summary(exc: pydantic.ValidationError) -> str:
@@ -196,14 +223,24 @@ def _summary(exc: pydantic.ValidationError) -> str:
 
 
 def _validated_patient(resource: dict[str, Any]) -> None:
+    """Validate what the importer reads of a Patient: the elements in PATIENT_ELEMENTS, the
+    extensions in PATIENT_EXTENSIONS, and of the addresses what patients/fhir.py reads (not their
+    own extensions, such as Synthea's geolocation)."""
     from fhir.resources.R4B.patient import Patient as FhirPatient
 
-    subset = {key: value for key, value in resource.items() if key != "text"}
+    subset = {key: value for key, value in resource.items() if key in PATIENT_ELEMENTS}
     if isinstance(subset.get("extension"), list):
         subset["extension"] = [
             e
             for e in subset["extension"]
             if isinstance(e, dict) and e.get("url") in PATIENT_EXTENSIONS
+        ]
+    if isinstance(subset.get("address"), list):
+        subset["address"] = [
+            {k: v for k, v in address.items() if k != "extension"}
+            if isinstance(address, dict)
+            else address
+            for address in subset["address"]
         ]
     FhirPatient.model_validate(subset)
 
@@ -280,10 +317,18 @@ class ParsedBundle:
     coverage_refs: list[tuple[int, str, CoverageImport]] = field(default_factory=list)
     payers: dict[str, dict[str, PayerUse]] = field(default_factory=dict)
 
+    def covered(self) -> set[int]:
+        """Patients (ids of their PatientEntry) that have a Coverage resource in this bundle."""
+        return {
+            id(self.by_reference[ref])
+            for _, ref, _ in self.coverage_refs
+            if ref in self.by_reference
+        }
+
     def coverages(self, report: ImportReport, today: dt.date) -> list[CoverageEntry]:
         """Coverage resources, or (for patients without any) coverages derived from claims."""
         result = []
-        covered: set[str] = set()
+        covered = self.covered()
         for index, ref, data in self.coverage_refs:
             owner = self.by_reference.get(ref)
             if owner is None:
@@ -294,11 +339,10 @@ class ParsedBundle:
                     resource="Coverage",
                 )
                 continue
-            covered.add(ref)
             result.append(CoverageEntry(self.path, index, owner, data))
         for ref, payers in self.payers.items():
             owner = self.by_reference.get(ref)
-            if owner is None or ref in covered:
+            if owner is None or id(owner) in covered:
                 continue
             system, value = owner.data.match_keys[0]
             for payer, use in sorted(payers.items()):
@@ -342,8 +386,19 @@ def _payers(resource: Mapping[str, Any]) -> list[str]:
     return names
 
 
+def _reference(resource: Mapping[str, Any], element: str) -> str:
+    """resource[element].reference as a string ('' when absent or not an object)."""
+    target = resource.get(element)
+    return str(target.get("reference") or "") if isinstance(target, dict) else ""
+
+
 def parse_bundle(path: str, data: Any, report: ImportReport) -> ParsedBundle | None:
-    """Validate the bundle and each entry; collect what will be imported. None if unusable."""
+    """Validate the bundle and the entries it will import; collect them. None if unusable.
+
+    Entries are sorted by resource type first: Patients, then Coverages, then the Claims and
+    ExplanationOfBenefits of patients without a Coverage resource (those of the others are not
+    used, so they are not validated). Entries of other types only need a known resource type.
+    Problems are reported in entry order."""
     from fhir.resources.R4B.bundle import Bundle, BundleEntry
 
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
@@ -359,23 +414,47 @@ def parse_bundle(path: str, data: Any, report: ImportReport) -> ParsedBundle | N
     if not isinstance(entries, list):
         report.add(path, "Bundle.entry is not a list")
         return None
+    first_problem = len(report.errors)
     parsed = ParsedBundle(path)
+    used: dict[str, list[tuple[int, dict[str, Any], dict[str, Any]]]] = {
+        "Patient": [],
+        "Coverage": [],
+        "Claim": [],
+    }
     for index, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             report.add(path, "the entry has no resource", entry=index)
             continue
         resource_type = resource.get("resourceType")
+        if resource_type in IMPORTED_TYPES:
+            kind = "Claim" if resource_type == "ExplanationOfBenefit" else resource_type
+            used[kind].append((index, entry, resource))
+            continue
         try:
-            _fhir_class(resource_type)
-            if resource_type in IMPORTED_TYPES:
+            _check_resource_type(resource_type)
+        except ValueError as exc:
+            report.add(path, str(exc), entry=index, resource=_type_name(resource_type))
+    for kind in ("Patient", "Coverage", "Claim"):
+        if kind == "Claim":
+            covered = parsed.covered()
+            used[kind] = [
+                item
+                for item in used[kind]
+                if id(parsed.by_reference.get(_reference(item[2], "patient"))) not in covered
+            ]
+        for index, entry, resource in used[kind]:
+            try:
                 BundleEntry.model_validate({k: v for k, v in entry.items() if k != "resource"})
                 _collect(parsed, index, entry, resource)
-        except ValueError as exc:  # pydantic.ValidationError is a ValueError
-            reason = _summary(exc) if isinstance(exc, pydantic.ValidationError) else str(exc)
-            report.add(path, reason, entry=index, resource=_type_name(resource_type))
-        except FhirMappingError as exc:
-            report.add(path, str(exc), entry=index, resource=_type_name(resource_type))
+            except ValueError as exc:  # pydantic.ValidationError is a ValueError
+                reason = _summary(exc) if isinstance(exc, pydantic.ValidationError) else str(exc)
+                report.add(path, reason, entry=index, resource=resource["resourceType"])
+            except FhirMappingError as exc:
+                report.add(path, str(exc), entry=index, resource=resource["resourceType"])
+    report.errors[first_problem:] = sorted(
+        report.errors[first_problem:], key=lambda error: error["entry"]
+    )
     return parsed
 
 
@@ -396,13 +475,16 @@ def _collect(parsed: ParsedBundle, index: int, entry: dict[str, Any], resource: 
                 parsed.by_reference[ref] = item
     elif resource_type == "Coverage":
         _validated_coverage(resource)
-        beneficiary = str((resource.get("beneficiary") or {}).get("reference") or "")
         parsed.coverage_refs.append(
-            (index, beneficiary, coverage_from_fhir(resource, full_url=full_url))
+            (
+                index,
+                _reference(resource, "beneficiary"),
+                coverage_from_fhir(resource, full_url=full_url),
+            )
         )
     elif resource_type in ("Claim", "ExplanationOfBenefit"):
         _validated_billing(resource)
-        patient_ref = str((resource.get("patient") or {}).get("reference") or "")
+        patient_ref = _reference(resource, "patient")
         for payer in _payers(resource):
             use = parsed.payers.setdefault(patient_ref, {}).setdefault(payer, PayerUse(index))
             use.extend(resource.get("billablePeriod"))
@@ -430,8 +512,8 @@ class BatchWriter:
 
     def write(self, patients: list[PatientEntry], coverages: list[CoverageEntry]) -> None:
         with transaction.atomic():
-            self._write_patients(patients)
-            self._write_coverages(coverages)
+            written = self._write_patients(patients)
+            self._write_coverages(coverages, written)
 
     # patients
 
@@ -448,11 +530,24 @@ class BatchWriter:
                 known[(system, value)] = patient_id
         return known
 
-    def _write_patients(self, batch: list[PatientEntry]) -> None:
+    def _write_patients(self, batch: list[PatientEntry]) -> dict[int, Patient]:
+        """In order: a patient matching one known record is updated (patient_update), one
+        matching several is reported, a new one waits to be registered with the other new ones
+        (patient_register_many). A patient whose identifiers are among those of a waiting one is
+        handled after those are registered, so it updates the record just created."""
         known = self._existing(batch)
         patients = Patient.objects.in_bulk(set(known.values()))
+        waiting: list[PatientEntry] = []
+        waiting_keys: set[tuple[str, str]] = set()
         for item in batch:
+            if waiting_keys.intersection(item.data.match_keys):
+                self._register(waiting, known, patients)
+                waiting, waiting_keys = [], set()
             matches = {known[key] for key in item.data.match_keys if key in known}
+            if not matches:
+                waiting.append(item)
+                waiting_keys.update(item.data.match_keys)
+                continue
             try:
                 if len(matches) > 1:
                     raise ValidationError(
@@ -460,56 +555,71 @@ class BatchWriter:
                         + ", ".join(sorted(patients[pk].mrn for pk in matches if pk in patients))
                         + "); merge them first"
                     )
-                if matches:
-                    (match,) = matches
-                    patient = patients.get(match) or Patient.objects.get(pk=match)
-                    self._update(item, patient)
-                else:
-                    patient = self._create(item)
-                    patients[patient.pk] = patient
+                (match,) = matches
+                patient = patients.get(match) or Patient.objects.get(pk=match)
+                self._update(item, patient)
                 item.patient_id = patient.pk
                 for key in item.data.match_keys:
                     known[key] = patient.pk
             except (ValidationError, PermissionDenied) as exc:
                 reason = _messages(exc) if isinstance(exc, ValidationError) else str(exc)
                 self.report.add(item.path, reason, entry=item.index, resource="Patient")
-            for warning in item.data.warnings:
-                self.report.add(
-                    item.path, warning, entry=item.index, resource="Patient", level="warning"
-                )
-            if self.on_patient is not None:
-                self.on_patient()
+            self._handled(item)
+        self._register(waiting, known, patients)
+        return patients
 
-    def _create(self, item: PatientEntry) -> Patient:
-        values = item.data.values
-        candidates = (
-            duplicate_candidates(
-                family_name=values["family_name"],
-                given_name=values["given_name"],
-                birth_date=values["birth_date"],
-                phone_mobile=values.get("phone_mobile", ""),
-                phone_home=values.get("phone_home", ""),
-                email=values.get("email", ""),
-                limit=3,
+    def _handled(self, item: PatientEntry) -> None:
+        for warning in item.data.warnings:
+            self.report.add(
+                item.path, warning, entry=item.index, resource="Patient", level="warning"
             )
-            if self.warn_duplicates
-            else []
-        )
-        patient = patient_register(
+        if self.on_patient is not None:
+            self.on_patient()
+
+    def _register(
+        self,
+        items: list[PatientEntry],
+        known: dict[tuple[str, str], int],
+        patients: dict[int, Patient],
+    ) -> None:
+        if not items:
+            return
+        candidates = [self._likely_duplicates(item) for item in items]
+        results = patient_register_many(
             actor=self.actor,
             home_location=self.location,
-            values=values,
-            check_duplicates=False,
-            identifiers=item.data.identifiers,
+            rows=[NewPatient(item.data.values, item.data.identifiers) for item in items],
             event="patient.import",
         )
-        self.report.patients_created += 1
-        if candidates:
-            mrns = ", ".join(c.mrn for c in candidates)
-            item.data.warnings.append(
-                f"possible duplicate of MRN {mrns}: imported as MRN {patient.mrn}; review and merge"
-            )
-        return patient
+        for item, result, similar in zip(items, results, candidates, strict=True):
+            if isinstance(result, ValidationError):
+                self.report.add(item.path, _messages(result), entry=item.index, resource="Patient")
+            else:
+                self.report.patients_created += 1
+                patients[result.pk] = result
+                item.patient_id = result.pk
+                for key in item.data.match_keys:
+                    known[key] = result.pk
+                if similar:
+                    item.data.warnings.append(
+                        f"possible duplicate of MRN {', '.join(c.mrn for c in similar)}: "
+                        f"imported as MRN {result.mrn}; review and merge"
+                    )
+            self._handled(item)
+
+    def _likely_duplicates(self, item: PatientEntry) -> list[Patient]:
+        if not self.warn_duplicates:
+            return []
+        values = item.data.values
+        return duplicate_candidates(
+            family_name=values["family_name"],
+            given_name=values["given_name"],
+            birth_date=values["birth_date"],
+            phone_mobile=values.get("phone_mobile", ""),
+            phone_home=values.get("phone_home", ""),
+            email=values.get("email", ""),
+            limit=3,
+        )
 
     def _update(self, item: PatientEntry, patient: Patient) -> None:
         if patient.home_location_id not in self.actor.location_ids:
@@ -531,7 +641,12 @@ class BatchWriter:
 
     # coverages
 
-    def _write_coverages(self, coverages: list[CoverageEntry]) -> None:
+    def _write_coverages(
+        self, coverages: list[CoverageEntry], patients: dict[int, Patient]
+    ) -> None:
+        """New coverages are added together (coverage_add_many); a changed one is saved on its
+        own (coverage_save), after the new ones of the same patient waiting before it.
+        `patients` holds the batch's records as written (others are fetched)."""
         patient_ids = {item.owner.patient_id for item in coverages if item.owner.patient_id}
         existing = {
             (c.patient_id, c.source_identifier): c
@@ -539,7 +654,10 @@ class BatchWriter:
                 source_identifier=""
             )
         }
-        patients = Patient.objects.in_bulk(patient_ids)
+        missing = patient_ids - set(patients)
+        if missing:
+            patients = patients | Patient.objects.in_bulk(missing)
+        waiting: list[tuple[CoverageEntry, NewCoverage]] = []
         for item in coverages:
             owner = item.owner.patient_id
             if owner is None:
@@ -551,11 +669,16 @@ class BatchWriter:
                 )
                 continue
             current = existing.get((owner, item.data.source_identifier))
-            values = item.data.values
-            if current is not None:
-                values = {k: v for k, v in values.items() if getattr(current, k) != v}
-                if not values:
-                    continue
+            if current is None:
+                new = NewCoverage(patients[owner], item.data.values, item.data.source_identifier)
+                waiting.append((item, new))
+                continue
+            values = {k: v for k, v in item.data.values.items() if getattr(current, k) != v}
+            if not values:
+                continue
+            if any(new.patient.pk == owner for _, new in waiting):
+                self._add_coverages(waiting)
+                waiting = []
             try:
                 coverage_save(
                     actor=self.actor,
@@ -567,6 +690,17 @@ class BatchWriter:
                 self.report.coverages += 1
             except ValidationError as exc:
                 self.report.add(item.path, _messages(exc), entry=item.index, resource="Coverage")
+        self._add_coverages(waiting)
+
+    def _add_coverages(self, waiting: list[tuple[CoverageEntry, NewCoverage]]) -> None:
+        if not waiting:
+            return
+        results = coverage_add_many(actor=self.actor, items=[new for _, new in waiting])
+        for (item, _), result in zip(waiting, results, strict=True):
+            if isinstance(result, ValidationError):
+                self.report.add(item.path, _messages(result), entry=item.index, resource="Coverage")
+            else:
+                self.report.coverages += 1
 
 
 def _messages(exc: ValidationError) -> str:
@@ -590,6 +724,13 @@ def _load(path: str, report: ImportReport) -> Any:
         report.add(path, f"cannot read the file ({exc.strerror or exc.__class__.__name__})")
         return None
     try:
+        # pydantic's JSON parser (pydantic_core, Rust) reads a bundle in about two thirds of the
+        # time json takes. What it refuses (a byte-order mark, UTF-16, lone surrogates, very deep
+        # nesting, or not JSON at all) goes to json, which reads it or says where it is broken.
+        return pydantic_core.from_json(raw, cache_strings="keys")
+    except ValueError:
+        pass
+    try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         line, column = getattr(exc, "lineno", None), getattr(exc, "colno", None)
@@ -609,43 +750,30 @@ def import_fhir_files(
     on_file: Callable[[str], object] | None = None,
     on_patient: Callable[[], object] | None = None,
     warn_duplicates: bool = False,
+    readers: int | None = None,
 ) -> ImportReport:
     """Import each file; never stops at a bad file or entry (see the module docstring).
 
     Patients of consecutive files are written together, BATCH_SIZE at a time, so that a folder
     of one-patient bundles (Synthea's output) does not pay for a transaction and the lookups
-    per file."""
+    per file. `readers` processes read the files meanwhile (None: default_readers)."""
     if not actor.can(Capability.IMPORT_PATIENTS):
         raise PermissionDenied("This user's roles do not allow importing patients.")
     if location.pk not in actor.location_ids:
         raise ValidationError(f"{actor.get_username()} does not work at {location.code}.")
     report = ImportReport()
-    writer = BatchWriter(
-        actor=actor,
-        location=location,
-        report=report,
-        warn_duplicates=warn_duplicates,
-        on_patient=on_patient,
-    )
-    today = timezone.localdate()
-    patients: list[PatientEntry] = []
-    coverages: list[CoverageEntry] = []
-    for path in paths:
-        data = _load(path, report)
-        parsed = parse_bundle(path, data, report) if data is not None else None
-        if parsed is not None:
-            report.files_read += 1
-            patients += parsed.patients
-            coverages += parsed.coverages(report, today)
-        while len(patients) >= BATCH_SIZE:
-            batch, patients = patients[:BATCH_SIZE], patients[BATCH_SIZE:]
-            in_batch = {id(item) for item in batch}
-            ready = [c for c in coverages if id(c.owner) in in_batch]
-            coverages = [c for c in coverages if id(c.owner) not in in_batch]
-            writer.write(batch, ready)
-        if on_file is not None:
-            on_file(path)
-    writer.write(patients, coverages)
+    paths = list(paths)
+    with _collector_skips_existing_objects():
+        _import_all(
+            paths,
+            report=report,
+            actor=actor,
+            location=location,
+            on_file=on_file,
+            on_patient=on_patient,
+            warn_duplicates=warn_duplicates,
+            readers=default_readers(len(paths)) if readers is None else readers,
+        )
     record(
         actor=actor,
         action=Action.EXECUTE,
@@ -659,6 +787,130 @@ def import_fhir_files(
         ),
     )
     return report
+
+
+@contextmanager
+def _collector_skips_existing_objects() -> Iterator[None]:
+    """Run the import with the objects that exist before it (Django, the FHIR model classes:
+    several hundred thousand) set aside by the cyclic garbage collector (gc.freeze), and put
+    back afterwards. Reading a bundle allocates thousands of containers, which triggers
+    collections; without this, the full ones walk every long-lived object again and take a
+    third of the import's time. What the import allocates is still collected as usual."""
+    _load_fhir_models()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _load_fhir_models() -> None:
+    """Import the fhir.resources models the importer validates with (before gc.freeze)."""
+    from fhir.resources.R4B import bundle, claim, coverage, explanationofbenefit, patient
+
+    del bundle, claim, coverage, explanationofbenefit, patient
+    _fhir_model_names()
+
+
+@dataclass
+class ReadFile:
+    """One file read and checked: what it brings to write, and its problems (report entries,
+    in order). `bundle_read` is false when the file could not be read as a FHIR Bundle."""
+
+    path: str
+    bundle_read: bool
+    patients: list[PatientEntry] = field(default_factory=list)
+    coverages: list[CoverageEntry] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_file(path: str, today: dt.date) -> ReadFile:
+    """Load, validate and map one file (no database access: it may run in another process)."""
+    report = ImportReport()
+    data = _load(path, report)
+    parsed = parse_bundle(path, data, report) if data is not None else None
+    if parsed is None:
+        return ReadFile(path, bundle_read=False, problems=report.errors)
+    coverages = parsed.coverages(report, today)
+    return ReadFile(path, True, parsed.patients, coverages, report.errors)
+
+
+def _read_chunk(paths: list[str], today: dt.date) -> list[ReadFile]:
+    return [read_file(path, today) for path in paths]
+
+
+READ_CHUNK = 20  # files per task handed to a reading process
+PARALLEL_MIN_FILES = 2 * BATCH_SIZE
+
+
+def default_readers(file_count: int) -> int:
+    """Reading processes for a run: none for a small run or a single CPU, else one fewer than
+    the CPUs (this process writes), at most 3 (more outpace the writing)."""
+    cpus = os.cpu_count() or 1
+    if file_count < PARALLEL_MIN_FILES or cpus < 2:
+        return 0
+    return min(cpus - 1, 3)
+
+
+def _read_files(paths: list[str], today: dt.date, readers: int) -> Iterator[ReadFile]:
+    """The files read, in order: here (readers=0), or by `readers` forked processes while this
+    one writes what they have read. Reading (JSON, FHIR validation) is most of an import's CPU
+    time and needs no database; the children never touch the parent's database connection
+    (they end with os._exit, which closes nothing)."""
+    try:
+        context = multiprocessing.get_context("fork") if readers > 0 else None
+    except ValueError:  # no fork on this platform
+        context = None
+    if context is None:
+        for path in paths:
+            yield read_file(path, today)
+        return
+    with context.Pool(readers) as pool:
+        pending: deque[AsyncResult[list[ReadFile]]] = deque()
+        for start in range(0, len(paths), READ_CHUNK):
+            chunk = paths[start : start + READ_CHUNK]
+            pending.append(pool.apply_async(_read_chunk, (chunk, today)))
+            if len(pending) > 2 * readers:  # bounded read-ahead: memory stays flat
+                yield from pending.popleft().get()
+        while pending:
+            yield from pending.popleft().get()
+
+
+def _import_all(
+    paths: list[str],
+    *,
+    report: ImportReport,
+    actor: User,
+    location: Location,
+    on_file: Callable[[str], object] | None,
+    on_patient: Callable[[], object] | None,
+    warn_duplicates: bool,
+    readers: int,
+) -> None:
+    writer = BatchWriter(
+        actor=actor,
+        location=location,
+        report=report,
+        warn_duplicates=warn_duplicates,
+        on_patient=on_patient,
+    )
+    patients: list[PatientEntry] = []
+    coverages: list[CoverageEntry] = []
+    for read in _read_files(paths, timezone.localdate(), readers):
+        report.errors += read.problems
+        if read.bundle_read:
+            report.files_read += 1
+            patients += read.patients
+            coverages += read.coverages
+        while len(patients) >= BATCH_SIZE:
+            batch, patients = patients[:BATCH_SIZE], patients[BATCH_SIZE:]
+            in_batch = {id(item) for item in batch}
+            ready = [c for c in coverages if id(c.owner) in in_batch]
+            coverages = [c for c in coverages if id(c.owner) not in in_batch]
+            writer.write(batch, ready)
+        if on_file is not None:
+            on_file(read.path)
+    writer.write(patients, coverages)
 
 
 __all__ = ["MRN_SYSTEM", "ImportReport", "import_fhir_files", "import_location", "service_account"]

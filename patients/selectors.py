@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.http import Http404
 from django.utils import timezone
 
@@ -208,29 +208,76 @@ def criteria_from_text(text: str) -> SearchCriteria:
     return criteria
 
 
-def _name_q(name: str) -> Q:
-    """Prefix match on folded family/given names, written as index-friendly range scans."""
+NAME_ORDER = ("family_fold", "given_fold", "id")
+GIVEN_NAME_ORDER = ("given_fold", "family_fold", "id")
 
-    def prefix(field_name: str, value: str) -> Q:
-        return Q(**{f"{field_name}__gte": value, f"{field_name}__lt": prefix_upper_bound(value)})
 
+def _prefix(field_name: str, value: str) -> Q:
+    """Folded-name prefix written as a range (>= 'smi' AND < 'smj') that a B-tree index serves."""
+    return Q(**{f"{field_name}__gte": value, f"{field_name}__lt": prefix_upper_bound(value)})
+
+
+def _name_parts(name: str) -> list[tuple[Q, tuple[str, ...]]]:
+    """A name search as disjoint parts, each with the order its index returns rows in; the
+    results are the parts one after the other.
+
+    'smith, jo' is one part (family and given prefixes). One word is two parts: family names
+    starting with it, then given names starting with it (of people whose family name does not),
+    so each part is a LIMITed walk of its own index, (family_fold, given_fold, id) or
+    (given_fold, family_fold, id), instead of a walk of the whole name index. Two words or more
+    ('jo smith', 'smith jo') are one part: first and last word as given and family prefixes, or
+    the other way round.
+    """
     if "," in name:
         family, _, given = name.partition(",")
         q = Q()
         if fold(family):
-            q &= prefix("family_fold", fold(family))
+            q &= _prefix("family_fold", fold(family))
         if fold(given):
-            q &= prefix("given_fold", fold(given))
-        return q
+            q &= _prefix("given_fold", fold(given))
+        return [(q, NAME_ORDER)] if q else []
     tokens = [fold(token) for token in name.split() if fold(token)]
     if not tokens:
-        return Q()
+        return []
     if len(tokens) == 1:
-        return prefix("family_fold", tokens[0]) | prefix("given_fold", tokens[0])
+        family_prefix = _prefix("family_fold", tokens[0])
+        return [
+            (family_prefix, NAME_ORDER),
+            (_prefix("given_fold", tokens[0]) & ~family_prefix, GIVEN_NAME_ORDER),
+        ]
     first, last = tokens[0], tokens[-1]
-    return (prefix("given_fold", first) & prefix("family_fold", last)) | (
-        prefix("family_fold", first) & prefix("given_fold", last)
+    either = (_prefix("given_fold", first) & _prefix("family_fold", last)) | (
+        _prefix("family_fold", first) & _prefix("given_fold", last)
     )
+    return [(either, NAME_ORDER)]
+
+
+def _search_queryset() -> QuerySet[Patient]:
+    """Current records (never merged away) with their location; the alerts a result row shows
+    are prefetched for the page alone (prefetch_related_objects)."""
+    return Patient.objects.filter(merged_into__isnull=True).select_related("home_location")
+
+
+def _page_of_parts(
+    scoped: QuerySet[Patient],
+    parts: list[tuple[Q, tuple[str, ...]]],
+    offset: int,
+    page_size: int,
+) -> list[Patient]:
+    """Rows offset .. offset + page_size of the parts one after the other, plus one more when
+    there is a next page. Each part is one LIMIT/OFFSET query in its index's order; a part that
+    ends before the page is counted (only when paging past its end) to know what to skip in the
+    next one."""
+    rows: list[Patient] = []
+    skip = offset
+    for part, order in parts:
+        matching = scoped.filter(part)
+        chunk = list(matching.order_by(*order)[skip : skip + page_size + 1 - len(rows)])
+        rows += chunk
+        if len(rows) > page_size:
+            break
+        skip = 0 if chunk or not skip else skip - matching.count()
+    return rows
 
 
 @dataclass
@@ -260,9 +307,7 @@ def patient_search(
             fields=criteria.used_fields(),
         )
         raise Http404
-    q = Q(merged_into__isnull=True)
-    if criteria.name.strip():
-        q &= _name_q(criteria.name)
+    q = Q()
     if criteria.birth_date:
         q &= Q(birth_date=criteria.birth_date)
     if criteria.phone:
@@ -270,7 +315,6 @@ def patient_search(
         if len(number) == 10:
             number = "1" + number
         q &= Q(phone_mobile_digits=number) | Q(phone_home_digits=number)
-    mrn_ids: QuerySet[PatientIdentifier] | None = None
     if criteria.mrn:
         mrn_ids = PatientIdentifier.objects.filter(
             system=PatientIdentifier.MRN_SYSTEM, value=criteria.mrn.strip()
@@ -283,13 +327,16 @@ def patient_search(
             )
         )
     page = max(1, page)
-    base = patient_base_queryset().filter(q)
+    base = _search_queryset().filter(q)
     scoped = base.filter(home_location_id__in=user.location_ids)
-    offset = (page - 1) * page_size
-    rows = list(scoped.order_by("family_fold", "given_fold", "id")[offset : offset + page_size + 1])
+    parts = _name_parts(criteria.name) if criteria.name.strip() else []
+    rows = _page_of_parts(scoped, parts or [(Q(), NAME_ORDER)], (page - 1) * page_size, page_size)
+    prefetch_related_objects(rows[:page_size], _active_flags())
     outside: list[Patient] = []
     if (criteria.mrn or criteria.member_id) and user.can(Capability.BREAK_GLASS):
-        outside = list(base.exclude(home_location_id__in=user.location_ids)[:5])
+        outside = list(
+            base.exclude(home_location_id__in=user.location_ids).order_by(*NAME_ORDER)[:5]
+        )
     record(
         actor=user,
         action=Action.QUERY,

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import Action, Category
-from audit.services import record
+from audit.services import record, record_many
 from core.capabilities import Capability
 from core.models import Location
 from core.text import digits, fold
@@ -93,6 +95,99 @@ def _full_clean(instance: Patient | Coverage, exclude: Iterable[str] = ()) -> No
     instance.full_clean(exclude=list(exclude), validate_unique=False)
 
 
+# Not validated on a new patient: keys the service fills in, the home location (checked against
+# the actor's locations) and the merge link (a new record is never merged).
+NEW_PATIENT_EXCLUDE = ("mrn", "family_fold", "given_fold", "home_location", "merged_into")
+
+
+def _fill_search_keys(patient: Patient) -> None:
+    """What Patient.save() maintains, for rows written with bulk_create."""
+    patient.family_fold = fold(patient.family_name)
+    patient.given_fold = fold(patient.given_name)
+    patient.phone_mobile_digits = digits(patient.phone_mobile)
+    patient.phone_home_digits = digits(patient.phone_home)
+
+
+def _new_patient(home_location: Location, values: Mapping[str, Any]) -> tuple[Patient, list[str]]:
+    """A validated, unsaved patient and the names of the fields given a value; ValidationError
+    naming the fields otherwise. The row's only database constraint (not merged into itself)
+    cannot fail for a new record, so no query is needed."""
+    cleaned = _clean_patient_values(values)
+    patient = Patient(home_location=home_location, **cleaned)
+    # A phone _clean_patient_values has turned into E.164 is valid: not checked a second time.
+    normalised = [name for name in PHONE_FIELDS if cleaned.get(name)]
+    patient.full_clean(
+        exclude=[*NEW_PATIENT_EXCLUDE, *normalised],
+        validate_unique=False,
+        validate_constraints=False,
+    )
+    return patient, [name for name in cleaned if cleaned[name] not in ("", None)]
+
+
+def _common_letters(counts: Mapping[str, int], other: str) -> int:
+    """How many letters of `other` can be paired with letters counted in `counts`."""
+    left = dict(counts)
+    common = 0
+    for char in other:
+        if left.get(char, 0) > 0:
+            left[char] -= 1
+            common += 1
+    return common
+
+
+def _similarity(
+    name_key: str, name_key_swapped: str, letters: Mapping[str, int], other: str
+) -> float:
+    """The best difflib ratio of `other` against the name in either order (`letters` counts the
+    name's letters), skipping the full comparison when its exact upper bound (letters in common,
+    as difflib's quick_ratio; the same for both orders) already falls short of
+    DUPLICATE_NAME_SIMILARITY."""
+    size = len(name_key) + len(other)
+    if 2 * _common_letters(letters, other) < DUPLICATE_NAME_SIMILARITY * size:
+        return 0.0
+    return max(
+        difflib.SequenceMatcher(None, name_key, other).ratio(),
+        difflib.SequenceMatcher(None, name_key_swapped, other).ratio(),
+    )
+
+
+def _duplicate_pool(
+    *, birth_date: dt.date | None, phones: set[str], email: str, exclude_id: int | None
+) -> list[tuple[Any, ...]]:
+    """(id, family_fold, given_fold, birth_date, mobile digits, home digits, email) of current
+    records sharing the birth date, a phone or the e-mail: the first 200 in name order.
+
+    Plain SQL: registration runs this on every call, and building it with the ORM cost more than
+    running it (each condition is served by its own index)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if birth_date:
+        where.append("birth_date = %s")
+        params.append(birth_date)
+    for number in sorted(phones):
+        where += ["phone_mobile_digits = %s", "phone_home_digits = %s"]
+        params += [number, number]
+    if email:
+        where.append("email = %s")
+        params.append(email)
+    if not where:
+        return []
+    table = connection.ops.quote_name(Patient._meta.db_table)
+    columns = (
+        "id, family_fold, given_fold, birth_date, phone_mobile_digits, phone_home_digits, email"
+    )
+    current = "is_active AND merged_into_id IS NULL"
+    # Only column names and placeholders go into the text; the values are parameters.
+    sql = f"SELECT {columns} FROM {table} WHERE {current} AND ({' OR '.join(where)})"  # noqa: S608
+    if exclude_id is not None:
+        sql += " AND id <> %s"
+        params.append(exclude_id)
+    sql += " ORDER BY family_fold, given_fold, id LIMIT 200"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def duplicate_candidates(
     *,
     family_name: str,
@@ -104,52 +199,70 @@ def duplicate_candidates(
     exclude_id: int | None = None,
     limit: int = 10,
 ) -> list[Patient]:
-    """Likely duplicates: same date of birth with a similar name, or the same phone or email."""
-    query = Q()
-    if birth_date:
-        query |= Q(birth_date=birth_date)
-    phone_digits = {digits(p) for p in (phone_mobile, phone_home) if p}
-    for number in phone_digits:
-        query |= Q(phone_mobile_digits=number) | Q(phone_home_digits=number)
-    if email:
-        query |= Q(email=email.strip().lower())
-    if not query:
-        return []
-    pool = Patient.objects.filter(query, is_active=True, merged_into__isnull=True)
-    if exclude_id is not None:
-        pool = pool.exclude(pk=exclude_id)
+    """Likely duplicates: same date of birth with a similar name, or the same phone or email.
+
+    The pool is read as a few columns only; full records are fetched for the matches alone
+    (usually none)."""
+    phone_digits = {digits(p) for p in (phone_mobile, phone_home) if p} - {""}
+    email = email.strip().lower() if email else ""
+    pool = _duplicate_pool(
+        birth_date=birth_date, phones=phone_digits, email=email, exclude_id=exclude_id
+    )
     name_key = fold(family_name) + " " + fold(given_name)
     name_key_swapped = fold(given_name) + " " + fold(family_name)
-    matches: list[tuple[float, Patient]] = []
-    for candidate in pool.select_related("home_location")[:200]:
+    letters = Counter(name_key)
+    matches: list[tuple[float, int]] = []
+    for pk, family, given, born, mobile, home, mail in pool:
         score = 0.0
-        if email and candidate.email == email.strip().lower():
+        if email and mail == email:
             score = 1.0
-        if phone_digits & {candidate.phone_mobile_digits, candidate.phone_home_digits} - {""}:
+        if phone_digits & {mobile, home}:
             score = max(score, 0.95)
-        if birth_date and candidate.birth_date == birth_date:
-            other = candidate.family_fold + " " + candidate.given_fold
-            similarity = max(
-                difflib.SequenceMatcher(None, name_key, other).ratio(),
-                difflib.SequenceMatcher(None, name_key_swapped, other).ratio(),
-            )
+        if birth_date and born == birth_date:
+            other = family + " " + given
+            similarity = _similarity(name_key, name_key_swapped, letters, other)
             if similarity >= DUPLICATE_NAME_SIMILARITY:
                 score = max(score, similarity)
         if score:
-            matches.append((score, candidate))
+            matches.append((score, pk))
+    if not matches:
+        return []
     matches.sort(key=lambda item: -item[0])
-    return [candidate for _, candidate in matches[:limit]]
+    chosen = [pk for _, pk in matches[:limit]]
+    found = Patient.objects.select_related("home_location").in_bulk(chosen)
+    return [found[pk] for pk in chosen if pk in found]
 
 
-def _next_mrns(count: int = 1) -> list[str]:
-    """Allocate `count` consecutive MRNs under a row lock."""
-    counter, _ = MrnCounter.objects.select_for_update().get_or_create(
-        name="mrn", defaults={"value": MRN_START - 1}
-    )
-    start = counter.value + 1
-    counter.value += count
-    counter.save(update_fields=["value"])
-    return [make_mrn(seq) for seq in range(start, start + count)]
+def mrn_allocate(count: int = 1) -> list[str]:
+    """Allocate `count` consecutive MRNs. Call inside a transaction: the counter row stays
+    locked until it ends (one UPDATE ... RETURNING; the row is created on first use)."""
+    if count < 1:
+        return []
+    table = connection.ops.quote_name(MrnCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET value = value + %s WHERE name = %s RETURNING value",  # noqa: S608
+            [count, "mrn"],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        last = int(row[0])
+    else:
+        counter, _ = MrnCounter.objects.select_for_update().get_or_create(
+            name="mrn", defaults={"value": MRN_START - 1}
+        )
+        counter.value += count
+        counter.save(update_fields=["value"])
+        last = counter.value
+    return [make_mrn(seq) for seq in range(last - count + 1, last + 1)]
+
+
+def _require_registration(actor: User, home_location: Location) -> None:
+    _require(actor, Capability.REGISTER_PATIENTS)
+    if home_location.pk not in actor.location_ids:
+        raise ValidationError(
+            {"home_location": "You can register patients only at your locations."}
+        )
 
 
 @transaction.atomic
@@ -164,14 +277,8 @@ def patient_register(
     event: str = "patient.register",
 ) -> Patient:
     """Create a patient with a new MRN. Raises DuplicateCandidatesFound unless confirmed."""
-    _require(actor, Capability.REGISTER_PATIENTS)
-    if home_location.pk not in actor.location_ids:
-        raise ValidationError(
-            {"home_location": "You can register patients only at your locations."}
-        )
-    cleaned = _clean_patient_values(values)
-    patient = Patient(home_location=home_location, **cleaned)
-    _full_clean(patient, exclude=["mrn", "family_fold", "given_fold"])
+    _require_registration(actor, home_location)
+    patient, given = _new_patient(home_location, values)
     if check_duplicates and not confirm_not_duplicate:
         candidates = duplicate_candidates(
             family_name=patient.family_name,
@@ -183,13 +290,12 @@ def patient_register(
         )
         if candidates:
             raise DuplicateCandidatesFound(candidates)
-    patient.mrn = _next_mrns(1)[0]
+    (patient.mrn,) = mrn_allocate(1)
     patient.save(force_insert=True)
-    PatientIdentifier.objects.create(
-        patient=patient, system=PatientIdentifier.MRN_SYSTEM, value=patient.mrn
+    PatientIdentifier.objects.bulk_create(
+        PatientIdentifier(patient=patient, system=system, value=value)
+        for system, value in [(PatientIdentifier.MRN_SYSTEM, patient.mrn), *identifiers]
     )
-    for system, value in identifiers:
-        PatientIdentifier.objects.create(patient=patient, system=system, value=value)
     record(
         actor=actor,
         action=Action.CREATE,
@@ -197,10 +303,110 @@ def patient_register(
         category=Category.DEMOGRAPHICS,
         patient=patient,
         obj=patient,
-        fields=[name for name in cleaned if cleaned[name] not in ("", None)],
+        fields=given,
         reason="confirmed not a duplicate" if confirm_not_duplicate else "",
     )
     return patient
+
+
+@dataclass
+class NewPatient:
+    """One row for patient_register_many: the values patient_register takes, and identifiers
+    from another system to store with the record (the MRN is allocated)."""
+
+    values: Mapping[str, Any]
+    identifiers: Sequence[tuple[str, str]] = ()
+
+
+def _identifier_conflicts(rows: Sequence[tuple[int, Sequence[tuple[str, str]]]]) -> set[int]:
+    """Positions of rows whose identifiers are already stored, claimed by an earlier row, or
+    given twice in the row."""
+    wanted: dict[str, set[str]] = {}
+    for _, keys in rows:
+        for system, value in keys:
+            wanted.setdefault(system, set()).add(value)
+    query = Q()
+    for system, values in wanted.items():
+        query |= Q(system=system, value__in=values)
+    taken: set[tuple[str, str]] = (
+        set(PatientIdentifier.objects.filter(query).values_list("system", "value"))
+        if query
+        else set()
+    )
+    conflicts = set()
+    for position, keys in rows:
+        if len(set(keys)) < len(keys) or any(key in taken for key in keys):
+            conflicts.add(position)
+        taken.update(keys)
+    return conflicts
+
+
+@transaction.atomic
+def patient_register_many(
+    *,
+    actor: User,
+    home_location: Location,
+    rows: Sequence[NewPatient],
+    event: str = "patient.import",
+) -> list[Patient | ValidationError]:
+    """Register many patients at once (imports): for each row, in order, the new Patient or the
+    ValidationError that kept it out. Each row is validated in full before anything is written,
+    so a refused row leaves nothing behind; the accepted ones are written with a few bulk
+    inserts (patients, identifiers, one audit event each through record_many).
+
+    No duplicate check: batch callers match records by identifier first and may call
+    duplicate_candidates themselves. A row whose identifier is already stored (or appears in an
+    earlier row) is refused rather than linked to another record.
+    """
+    _require_registration(actor, home_location)
+    results: list[Patient | ValidationError] = []
+    accepted: list[tuple[int, Patient, list[str], Sequence[tuple[str, str]]]] = []
+    for position, row in enumerate(rows):
+        try:
+            patient, given = _new_patient(home_location, row.values)
+        except ValidationError as exc:
+            results.append(exc)
+            continue
+        results.append(patient)
+        accepted.append((position, patient, given, tuple(row.identifiers)))
+    conflicts = _identifier_conflicts([(position, keys) for position, _, _, keys in accepted])
+    if conflicts:
+        for position in conflicts:
+            results[position] = ValidationError(
+                {"identifier": "This identifier is already recorded for another patient."}
+            )
+        accepted = [item for item in accepted if item[0] not in conflicts]
+    if not accepted:
+        return results
+    patients = [patient for _, patient, _, _ in accepted]
+    for patient, mrn in zip(patients, mrn_allocate(len(patients)), strict=True):
+        patient.mrn = mrn
+        _fill_search_keys(patient)
+    Patient.objects.bulk_create(patients)
+    if any(patient.pk is None for patient in patients):  # no RETURNING from a bulk insert
+        ids = dict(
+            Patient.objects.filter(mrn__in=[p.mrn for p in patients]).values_list("mrn", "id")
+        )
+        for patient in patients:
+            patient.pk = ids[patient.mrn]
+    PatientIdentifier.objects.bulk_create(
+        PatientIdentifier(patient=patient, system=system, value=value)
+        for _, patient, _, keys in accepted
+        for system, value in [(PatientIdentifier.MRN_SYSTEM, patient.mrn), *keys]
+    )
+    record_many(
+        {
+            "actor": actor,
+            "action": Action.CREATE,
+            "event": event,
+            "category": Category.DEMOGRAPHICS,
+            "patient": patient,
+            "obj": patient,
+            "fields": given,
+        }
+        for _, patient, given, _ in accepted
+    )
+    return results
 
 
 @transaction.atomic
@@ -230,6 +436,47 @@ def patient_update(
     return locked
 
 
+COVERAGE_CLEAN_EXCLUDE = ("patient", "member_id_fold", "verified_by")
+
+
+def _clean_coverage(coverage: Coverage) -> None:
+    """Field validation and the end-after-start rule, checked here rather than by a query (the
+    database keeps the constraint too)."""
+    errors: dict[str, list[ValidationError]] = {}
+    try:
+        coverage.full_clean(
+            exclude=list(COVERAGE_CLEAN_EXCLUDE), validate_unique=False, validate_constraints=False
+        )
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    start, end = coverage.effective_start, coverage.effective_end
+    dates_valid = not {"effective_start", "effective_end"} & set(errors)
+    if dates_valid and start and end and end < start:
+        errors.setdefault("effective_end", []).append(
+            ValidationError("The end date is before the start date.", code="end_before_start")
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def _order_taken(coverage: Coverage) -> ValidationError:
+    return ValidationError(
+        {
+            "order": (
+                f"This patient already has an active {coverage.get_order_display().lower()} "
+                "coverage; end it or choose another order of benefits."
+            )
+        }
+    )
+
+
+def _is_current(coverage: Coverage, today: dt.date) -> bool:
+    """Active and not ended before today: holds its order of benefits."""
+    return coverage.is_active and (
+        coverage.effective_end is None or coverage.effective_end >= today
+    )
+
+
 @transaction.atomic
 def coverage_save(
     *,
@@ -253,7 +500,7 @@ def coverage_save(
         setattr(target, name, value.strip() if isinstance(value, str) else value)
     if source_identifier:
         target.source_identifier = source_identifier
-    target.full_clean(exclude=["patient", "member_id_fold", "verified_by"])
+    _clean_coverage(target)
     if (
         target.is_active
         and Coverage.objects.filter(patient=patient, order=target.order, is_active=True)
@@ -261,14 +508,7 @@ def coverage_save(
         .filter(Q(effective_end__isnull=True) | Q(effective_end__gte=timezone.localdate()))
         .exists()
     ):
-        raise ValidationError(
-            {
-                "order": (
-                    f"This patient already has an active {target.get_order_display().lower()} "
-                    "coverage; end it or choose another order of benefits."
-                )
-            }
-        )
+        raise _order_taken(target)
     target.save()
     record(
         actor=actor,
@@ -280,6 +520,74 @@ def coverage_save(
         fields=changed,
     )
     return target
+
+
+@dataclass
+class NewCoverage:
+    """One row for coverage_add_many: what coverage_save takes to add a coverage."""
+
+    patient: Patient
+    values: Mapping[str, Any]
+    source_identifier: str = ""
+
+
+@transaction.atomic
+def coverage_add_many(
+    *, actor: User, items: Sequence[NewCoverage]
+) -> list[Coverage | ValidationError]:
+    """Add many coverages at once (imports), with coverage_save's rules: for each item, in order,
+    the new Coverage or the ValidationError that kept it out. Validation happens in full before
+    the bulk insert; one audit event per coverage (record_many). An item is checked against the
+    patients' current coverages and against the items accepted before it."""
+    _require(actor, Capability.MANAGE_COVERAGE)
+    today = timezone.localdate()
+    blank = Coverage()
+    taken = set(
+        Coverage.objects.filter(
+            Q(effective_end__isnull=True) | Q(effective_end__gte=today),
+            patient__in={item.patient.pk for item in items},
+            is_active=True,
+        ).values_list("patient_id", "order")
+    )
+    results: list[Coverage | ValidationError] = []
+    accepted: list[tuple[Coverage, list[str]]] = []
+    for item in items:
+        unknown = set(item.values) - set(COVERAGE_FIELDS)
+        if unknown:
+            results.append(ValidationError(dict.fromkeys(sorted(unknown), "Unknown field.")))
+            continue
+        target = Coverage(patient=item.patient, source_identifier=item.source_identifier)
+        changed = [name for name, value in item.values.items() if getattr(blank, name) != value]
+        for name, value in item.values.items():
+            setattr(target, name, value.strip() if isinstance(value, str) else value)
+        try:
+            _clean_coverage(target)
+        except ValidationError as exc:
+            results.append(exc)
+            continue
+        key = (item.patient.pk, target.order)
+        if target.is_active and key in taken:
+            results.append(_order_taken(target))
+            continue
+        if _is_current(target, today):
+            taken.add(key)
+        target.member_id_fold = fold(target.member_id)  # what Coverage.save() maintains
+        results.append(target)
+        accepted.append((target, changed))
+    Coverage.objects.bulk_create([coverage for coverage, _ in accepted])
+    record_many(
+        {
+            "actor": actor,
+            "action": Action.CREATE,
+            "event": "coverage.add",
+            "category": Category.COVERAGE,
+            "patient": coverage.patient,
+            "obj": coverage,
+            "fields": changed,
+        }
+        for coverage, changed in accepted
+    )
+    return results
 
 
 @transaction.atomic

@@ -1,5 +1,5 @@
 """manage.py import_fhir PATH [PATH...] [--json] [--location CODE] [--user USERNAME]
-[--warn-duplicates]
+[--warn-duplicates] [--readers N]
 
 Imports FHIR R4 Bundles (e.g. Synthea output): creates or updates patients and their coverages.
 See patients/importers.py for what is imported and how a re-run behaves. Progress goes to
@@ -36,8 +36,19 @@ class Command(BaseCommand):
             action="store_true",
             help="warn when a new patient looks like one registered without its identifier",
         )
+        parser.add_argument(
+            "--readers",
+            type=int,
+            metavar="N",
+            help=(
+                "processes that read and validate files while this one writes (0: none; "
+                "default: one fewer than the CPUs, at most 3, for 400 files or more)"
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["readers"] is not None and options["readers"] < 0:
+            raise CommandError("--readers must be 0 or more.")
         actor = self._actor(options["user"])
         try:
             location = import_location(options["location"])
@@ -55,6 +66,7 @@ class Command(BaseCommand):
                     on_file=lambda _path: bar.update(1),
                     on_patient=lambda: bar.set_postfix(patients=next(patients), refresh=False),
                     warn_duplicates=options["warn_duplicates"],
+                    readers=options["readers"],
                 )
             except (PermissionDenied, ValidationError) as exc:
                 message = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
