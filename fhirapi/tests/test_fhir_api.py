@@ -68,7 +68,15 @@ def test_capability_statement_lists_what_is_served() -> None:
     statement = parse(CapabilityStatement, response)
     assert statement.fhirVersion == "4.0.1"
     served = {r.type: r for r in statement.rest[0].resource}
-    assert set(served) == {"Patient", "Coverage"}
+    assert set(served) == {
+        "Patient",
+        "Coverage",
+        "Practitioner",
+        "Location",
+        "Schedule",
+        "Slot",
+        "Appointment",
+    }
     assert {p.name for p in served["Patient"].searchParam} >= {"name", "birthdate", "identifier"}
     assert {i.code for i in served["Patient"].interaction} == {"read", "search-type"}
     assert [p.name for p in served["Coverage"].searchParam] == ["patient"]
