@@ -295,3 +295,9 @@ def coverage_patch(request: HttpRequest, public_id: uuid.UUID, payload: Coverage
         actor=user, patient=patient, values=payload.values(), coverage=coverage
     )
     return presenters.coverage_detail(coverage, patient)
+
+
+# Scheduling routes (practitioners, appointment types, slots, appointments) live with their app.
+from scheduling.api import router as scheduling_router  # noqa: E402
+
+api.add_router("", scheduling_router)
