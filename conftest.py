@@ -43,7 +43,7 @@ def _audit_flush_on_postgresql() -> Iterator[None]:
     def sql_flush(
         self: DatabaseOperations, style: object, tables: object, **kw: object
     ) -> list[str]:
-        statements = original(self, style, tables, **kw)  # type: ignore[arg-type]
+        statements = original(self, style, tables, **kw)
         return ["SET LOCAL session_replication_role = replica", *statements] if statements else []
 
     with pytest.MonkeyPatch.context() as mp:
