@@ -54,7 +54,11 @@ def _audit_flush_on_postgresql() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _reseed_roles_for_transactional_tests(request: pytest.FixtureRequest) -> None:
     """The flush after a transactional test takes the migration-seeded roles along."""
-    if {"transactional_db", "live_server"} & set(request.fixturenames):
+    marker = request.node.get_closest_marker("django_db")
+    transactional_marker = marker is not None and bool(
+        marker.kwargs.get("transaction") or (marker.args and marker.args[0])
+    )
+    if transactional_marker or {"transactional_db", "live_server"} & set(request.fixturenames):
         from accounts.models import Role
         from accounts.roles import sync_roles
 

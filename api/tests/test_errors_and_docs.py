@@ -38,7 +38,7 @@ def test_json_that_is_not_an_object_answers_422(api: Client) -> None:
 
 
 def test_unknown_path_under_the_api_answers_404_problem(api: Client) -> None:
-    response = api.get("/api/v1/appointments")
+    response = api.get("/api/v1/no-such-collection")
 
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
@@ -81,6 +81,16 @@ def test_openapi_document_describes_every_route() -> None:
         ("POST", "/api/v1/patients/{public_id}/coverages"),
         ("GET", "/api/v1/coverages/{public_id}"),
         ("PATCH", "/api/v1/coverages/{public_id}"),
+        ("GET", "/api/v1/practitioners"),
+        ("GET", "/api/v1/appointment-types"),
+        ("GET", "/api/v1/slots"),
+        ("POST", "/api/v1/appointments"),
+        ("GET", "/api/v1/appointments"),
+        ("GET", "/api/v1/appointments/{public_id}"),
+        ("POST", "/api/v1/appointments/{public_id}/cancel"),
+        ("POST", "/api/v1/appointments/{public_id}/reschedule"),
+        ("POST", "/api/v1/appointments/{public_id}/check-in"),
+        ("POST", "/api/v1/appointments/{public_id}/no-show"),
     }
     assert schema["components"]["securitySchemes"]["TokenAuth"] == {
         "type": "http",
@@ -100,7 +110,19 @@ def test_no_phi_search_parameter_is_offered_in_a_url() -> None:
         for parameter in operation.get("parameters", [])
         if parameter["in"] == "query"
     }
-    assert query_names == {"location", "updated_since", "sort", "limit", "offset"}
+    # Scheduling filters name practitioners, types and times: none of them identifies a patient.
+    assert query_names == {
+        "location",
+        "updated_since",
+        "sort",
+        "limit",
+        "offset",
+        "appointment_type",
+        "practitioner",
+        "start",
+        "end",
+        "date",
+    }
 
 
 def test_docs_page_loads_local_scripts_only_and_no_inline_script() -> None:

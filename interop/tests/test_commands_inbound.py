@@ -166,7 +166,7 @@ def test_listener_answers_a_real_mllp_round_trip(hl7_location: Location) -> None
         command.stop()
         thread.join(10)
     # then
-    assert (str(first["MSA.F1"]), str(first["MSA.F2"])) == ("AA", "L1")
+    assert (str(first["MSA.F1"]), str(first["MSA.F2"])) == ("AA", "L1"), str(first)
     assert (str(second["MSA.F1"]), str(second["MSA.F2"])) == ("AE", "L2")
     assert str(second["ERR.F3"]) == "101"
     patient = Patient.objects.get()
