@@ -123,8 +123,8 @@ class Patient(BaseModel):
     guarantor_address = models.CharField(max_length=240, blank=True)
 
     # Search keys (see core.text.fold): maintained by save(), indexed for prefix range scans.
-    family_fold = models.CharField(max_length=80, editable=False, db_index=True)
-    given_fold = models.CharField(max_length=80, editable=False, db_index=True)
+    family_fold = models.CharField(max_length=80, editable=False)
+    given_fold = models.CharField(max_length=80, editable=False)
     phone_mobile_digits = models.CharField(max_length=15, blank=True, editable=False)
     phone_home_digits = models.CharField(max_length=15, blank=True, editable=False)
 
@@ -136,7 +136,13 @@ class Patient(BaseModel):
     class Meta:
         ordering = ["family_fold", "given_fold", "id"]
         indexes = [
-            models.Index(fields=["family_fold", "given_fold"], name="patients_patient_name_idx"),
+            # Index-ordered prefix scans for name search (see patients.selectors._name_q).
+            models.Index(
+                fields=["family_fold", "given_fold", "id"], name="patients_patient_name_idx"
+            ),
+            models.Index(
+                fields=["given_fold", "family_fold", "id"], name="patients_patient_given_idx"
+            ),
             models.Index(fields=["birth_date"], name="patients_patient_dob_idx"),
             models.Index(fields=["phone_mobile_digits"], name="patients_patient_mobile_idx"),
             models.Index(fields=["phone_home_digits"], name="patients_patient_home_ph_idx"),

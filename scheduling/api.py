@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 CONFLICT_TYPE = "urn:patientdesk:problem:booking-conflict"
-CATEGORY = cast(Category, "scheduling")  # the audit category of schedule events
+CATEGORY = Category.SCHEDULING
 MAX_SLOT_WINDOW = dt.timedelta(days=92)
 
 router = Router(auth=API_AUTH, tags=["scheduling"])
