@@ -150,6 +150,8 @@ def test_booking_a_taken_time_shows_what_clashes(
     # when she is booked with Ana at the same time
     desk.get_by_role("link", name="Book 09:30, Ana Núñez, NP").click()
     panel = desk.get_by_role("complementary", name="Appointment panel")
+    # the panel arrives by htmx: type only once its form is there, or the swap eats the text
+    panel.get_by_role("heading", name="Book an appointment").wait_for()
     panel.get_by_label("Find the patient").press_sequentially("smith, jo")
     panel.get_by_role("radio", name=re.compile("Smith, Joanna")).wait_for()
     panel.get_by_label("Appointment type").select_option(label="Follow-up")
