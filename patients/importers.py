@@ -6,10 +6,13 @@ What it does, and the decisions behind it:
   FHIR Bundle is reported and the others go on.
 * Each entry is validated on its own with fhir.resources (R4B models, which read R4 JSON): a bad
   entry is reported by file, entry index and reason, and the rest of the bundle goes on. Only
-  what is imported is validated: Patient and Coverage resources (without their narrative `text`
-  and without extensions the importer does not read), and the patient reference, insurance and
-  billing period of Claim and ExplanationOfBenefit. Entries of other resource types only need a
-  known resource type.
+  what is imported is validated: of a Patient, the elements patients/fhir.py reads (not its
+  narrative `text`, not the extensions it does not read, not an address's own extensions); a
+  Coverage without its `text`; and the patient reference, insurance and billing period of the
+  Claims and ExplanationOfBenefits of patients that have no Coverage resource in the bundle
+  (those of the others are not used). Entries are sorted by resource type before any model
+  validation, so the other resource types (Observation, Encounter...) only need a known
+  resource type, looked up by name without loading their model classes.
 * Patients are matched by identifier (PatientIdentifier, looked up in bulk per batch). A new
   patient is registered with those identifiers; a known one is updated with the fields the
   resource carries that differ (fields it does not carry are left alone). A known patient with
@@ -27,9 +30,15 @@ What it does, and the decisions behind it:
   `source_identifier` ("claims|<patient identifier>|<payer>"). The member id is not in those
   resources; the patient's source identifier stands in for it.
 * Writes go through patients.services (validation, audit). Patients are written in batches of
-  BATCH_SIZE, across files (a Synthea folder holds one patient per file): one transaction per
-  batch and a savepoint per patient and per coverage (the services' atomic blocks), so a bad
-  record is rolled back alone and never half-saved.
+  BATCH_SIZE, across files (a Synthea folder holds one patient per file), one transaction per
+  batch: new patients with patient_register_many and new coverages with coverage_add_many (each
+  row validated in full first; a refused row is reported and left out, never half-saved; a few
+  bulk inserts and one record_many per batch), updates one by one with patient_update and
+  coverage_save.
+* Speed (docs/performance.md): with 400 files or more and more than one CPU, other processes
+  (`--readers`) read and validate files while this one writes; the JSON is parsed with
+  pydantic_core; the cyclic garbage collector leaves alone the objects that exist before the
+  run (gc.freeze).
 * Government identifiers are not kept and invalid optional values (a 555 phone number, a foreign
   state) are left out with a warning: see patients/fhir.py.
 * The report: `patients_created`, `patients_updated`, `coverages` (written: created or changed),
@@ -840,6 +849,11 @@ def _read_chunk(paths: list[str], today: dt.date) -> list[ReadFile]:
 
 
 READ_CHUNK = 20  # files per task handed to a reading process
+# Chunks read ahead of the writing: two batches' worth, so that the readers keep working while
+# a batch is written.
+READ_AHEAD = 2 * BATCH_SIZE // READ_CHUNK
+# Patients written early, in a smaller batch, rather than waiting for the readers.
+EARLY_BATCH_SIZE = 50
 PARALLEL_MIN_FILES = 2 * BATCH_SIZE
 
 
@@ -852,11 +866,12 @@ def default_readers(file_count: int) -> int:
     return min(cpus - 1, 3)
 
 
-def _read_files(paths: list[str], today: dt.date, readers: int) -> Iterator[ReadFile]:
+def _read_files(paths: list[str], today: dt.date, readers: int) -> Iterator[ReadFile | None]:
     """The files read, in order: here (readers=0), or by `readers` forked processes while this
     one writes what they have read. Reading (JSON, FHIR validation) is most of an import's CPU
     time and needs no database; the children never touch the parent's database connection
-    (they end with os._exit, which closes nothing)."""
+    (they end with os._exit, which closes nothing). With readers, None comes before a file
+    that is not read yet: the caller may write what it holds meanwhile."""
     try:
         context = multiprocessing.get_context("fork") if readers > 0 else None
     except ValueError:  # no fork on this platform
@@ -865,14 +880,17 @@ def _read_files(paths: list[str], today: dt.date, readers: int) -> Iterator[Read
         for path in paths:
             yield read_file(path, today)
         return
+    chunks = [paths[start : start + READ_CHUNK] for start in range(0, len(paths), READ_CHUNK)]
     with context.Pool(readers) as pool:
         pending: deque[AsyncResult[list[ReadFile]]] = deque()
-        for start in range(0, len(paths), READ_CHUNK):
-            chunk = paths[start : start + READ_CHUNK]
-            pending.append(pool.apply_async(_read_chunk, (chunk, today)))
-            if len(pending) > 2 * readers:  # bounded read-ahead: memory stays flat
-                yield from pending.popleft().get()
-        while pending:
+        submitted = 0
+        while submitted < len(chunks) or pending:
+            # Bounded read-ahead: memory stays flat however many files there are.
+            while submitted < len(chunks) and len(pending) < READ_AHEAD:
+                pending.append(pool.apply_async(_read_chunk, (chunks[submitted], today)))
+                submitted += 1
+            if not pending[0].ready():
+                yield None
             yield from pending.popleft().get()
 
 
@@ -896,21 +914,30 @@ def _import_all(
     )
     patients: list[PatientEntry] = []
     coverages: list[CoverageEntry] = []
+
+    def write(count: int) -> None:
+        nonlocal patients, coverages
+        batch, patients = patients[:count], patients[count:]
+        in_batch = {id(item) for item in batch}
+        ready = [c for c in coverages if id(c.owner) in in_batch]
+        coverages = [c for c in coverages if id(c.owner) not in in_batch]
+        writer.write(batch, ready)
+
     for read in _read_files(paths, timezone.localdate(), readers):
+        if read is None:  # the readers are behind: write what is here rather than wait
+            if len(patients) >= EARLY_BATCH_SIZE:
+                write(len(patients))
+            continue
         report.errors += read.problems
         if read.bundle_read:
             report.files_read += 1
             patients += read.patients
             coverages += read.coverages
         while len(patients) >= BATCH_SIZE:
-            batch, patients = patients[:BATCH_SIZE], patients[BATCH_SIZE:]
-            in_batch = {id(item) for item in batch}
-            ready = [c for c in coverages if id(c.owner) in in_batch]
-            coverages = [c for c in coverages if id(c.owner) not in in_batch]
-            writer.write(batch, ready)
+            write(BATCH_SIZE)
         if on_file is not None:
             on_file(read.path)
-    writer.write(patients, coverages)
+    write(len(patients))
 
 
 __all__ = ["MRN_SYSTEM", "ImportReport", "import_fhir_files", "import_location", "service_account"]

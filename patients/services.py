@@ -100,6 +100,15 @@ def _full_clean(instance: Patient | Coverage, exclude: Iterable[str] = ()) -> No
 NEW_PATIENT_EXCLUDE = ("mrn", "family_fold", "given_fold", "home_location", "merged_into")
 
 
+def _optional_fields(model: type[Patient] | type[Coverage], names: Iterable[str]) -> frozenset[str]:
+    """Fields a new row may leave to their model default: blank allowed, or a default value."""
+    fields = {field.name: field for field in model._meta.concrete_fields}
+    return frozenset(name for name in names if fields[name].blank or fields[name].has_default())
+
+
+_PATIENT_OPTIONAL_FIELDS = _optional_fields(Patient, PATIENT_FIELDS)
+
+
 def _fill_search_keys(patient: Patient) -> None:
     """What Patient.save() maintains, for rows written with bulk_create."""
     patient.family_fold = fold(patient.family_name)
@@ -114,10 +123,12 @@ def _new_patient(home_location: Location, values: Mapping[str, Any]) -> tuple[Pa
     cannot fail for a new record, so no query is needed."""
     cleaned = _clean_patient_values(values)
     patient = Patient(home_location=home_location, **cleaned)
-    # A phone _clean_patient_values has turned into E.164 is valid: not checked a second time.
+    # Not checked a second time: a phone _clean_patient_values has turned into E.164, and a
+    # field left to its model default (valid by definition; a required field has none).
     normalised = [name for name in PHONE_FIELDS if cleaned.get(name)]
+    defaulted = [name for name in _PATIENT_OPTIONAL_FIELDS if name not in cleaned]
     patient.full_clean(
-        exclude=[*NEW_PATIENT_EXCLUDE, *normalised],
+        exclude=[*NEW_PATIENT_EXCLUDE, *normalised, *defaulted],
         validate_unique=False,
         validate_constraints=False,
     )
@@ -439,13 +450,20 @@ def patient_update(
 COVERAGE_CLEAN_EXCLUDE = ("patient", "member_id_fold", "verified_by")
 
 
-def _clean_coverage(coverage: Coverage) -> None:
+_COVERAGE_OPTIONAL_FIELDS = _optional_fields(Coverage, COVERAGE_FIELDS)
+
+
+def _clean_coverage(coverage: Coverage, given: Iterable[str] | None = None) -> None:
     """Field validation and the end-after-start rule, checked here rather than by a query (the
-    database keeps the constraint too)."""
+    database keeps the constraint too). For a new coverage, `given` names the fields set: the
+    others hold their model defaults, which need no check."""
+    defaulted = [] if given is None else sorted(_COVERAGE_OPTIONAL_FIELDS - set(given))
     errors: dict[str, list[ValidationError]] = {}
     try:
         coverage.full_clean(
-            exclude=list(COVERAGE_CLEAN_EXCLUDE), validate_unique=False, validate_constraints=False
+            exclude=[*COVERAGE_CLEAN_EXCLUDE, *defaulted],
+            validate_unique=False,
+            validate_constraints=False,
         )
     except ValidationError as exc:
         errors = exc.update_error_dict(errors)
@@ -561,7 +579,7 @@ def coverage_add_many(
         for name, value in item.values.items():
             setattr(target, name, value.strip() if isinstance(value, str) else value)
         try:
-            _clean_coverage(target)
+            _clean_coverage(target, given=item.values)
         except ValidationError as exc:
             results.append(exc)
             continue

@@ -108,6 +108,24 @@ def test_register_many_writes_the_valid_rows_and_reports_the_others(
     assert "Okafor" not in str(events[0].fields) + events[0].reason
 
 
+def test_a_required_field_left_out_is_refused_and_defaults_are_kept(
+    persona: Callable[[str], User], main_clinic: Location
+) -> None:
+    without_sex = person()
+    del without_sex["sex_at_birth"]
+
+    refused_row, kept = services.patient_register_many(
+        actor=persona("officeadmin"),
+        home_location=main_clinic,
+        rows=[services.NewPatient(without_sex), new()],
+    )
+
+    assert "sex_at_birth" in refused(refused_row)
+    assert isinstance(kept, Patient)
+    stored = Patient.objects.get(pk=kept.pk)
+    assert (stored.preferred_language, stored.preferred_contact) == ("English", "phone")
+
+
 def test_register_many_allocates_consecutive_valid_mrns(
     persona: Callable[[str], User], main_clinic: Location
 ) -> None:
