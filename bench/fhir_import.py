@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import tempfile
 import time
@@ -154,9 +155,23 @@ def run(*, count: int, full: bool) -> Section:
         paths = generate_bundles(count, Path(tmp))
         size_mb = sum(path.stat().st_size for path in paths) / 1e6
         out, err = StringIO(), StringIO()
+        before = os.times()
         start = time.perf_counter()
         call_command("import_fhir", *map(str, paths), "--json", stdout=out, stderr=err)
         elapsed = time.perf_counter() - start
+        after = os.times()
+    # CPU time of this process, and of the reading processes the command forks (ended by then).
+    own_cpu = (after.user + after.system - before.user - before.system) / count * 1000
+    readers_cpu = (
+        (
+            after.children_user
+            + after.children_system
+            - before.children_user
+            - before.children_system
+        )
+        / count
+        * 1000
+    )
     text = out.getvalue().strip()
     try:
         summary = json.loads(text[text.index("{") :])
@@ -168,7 +183,8 @@ def run(*, count: int, full: bool) -> Section:
     say(
         f"import_fhir: {imported} of {count} patients in {elapsed:.2f} s = {rate:.0f} patients/s "
         f"({summary.get('coverages', '?')} coverages, {summary.get('skipped', '?')} skipped, "
-        f"{len(errors)} errors)"
+        f"{len(errors)} errors; CPU per patient: {own_cpu:.2f} ms in this process, "
+        f"{readers_cpu:.2f} ms in reading processes)"
     )
     section.lines += [
         f"`import_fhir --json` over {count} Synthea bundles ({size_mb:.1f} MB; each a full "
@@ -176,7 +192,9 @@ def run(*, count: int, full: bool) -> Section:
         "UUID renewed, a new name, birth date, phone, address and identifiers, and one Coverage "
         f"added): {imported} patients created or updated, {summary.get('coverages', '?')} "
         f"coverages, {summary.get('skipped', '?')} skipped, {len(errors)} errors, in "
-        f"{elapsed:.2f} s: **{rate:.0f} patients/s**.",
+        f"{elapsed:.2f} s: **{rate:.0f} patients/s**. CPU time per patient: {own_cpu:.2f} ms in "
+        f"the benchmark process (the command's writing side), {readers_cpu:.2f} ms in the "
+        "processes that read the files (a PostgreSQL server's own work is not included).",
     ]
     if errors:
         section.lines.append(f"First error reported: `{str(errors[0])[:200]}`")
