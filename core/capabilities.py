@@ -29,6 +29,20 @@ class Capability(models.TextChoices):
     OVERBOOK = "overbook", "Double-book a practitioner who allows overbooking"
     MANAGE_SCHEDULES = "manage_schedules", "Edit availability, exceptions, types and resources"
     MANAGE_INTERFACES = "manage_interfaces", "Manage interfaces: HL7 feeds, calendar feed links"
+    VIEW_BILLING = "view_billing", "View charges, claims, remittances and patient accounts"
+    ENTER_CHARGES = "enter_charges", "Enter charges and code visits (ICD-10-CM, CPT/HCPCS)"
+    MANAGE_CLAIMS = "manage_claims", "Scrub, batch, submit, resubmit and void claims"
+    POST_REMITTANCES = "post_remittances", "Ingest 835 remittances and work unmatched payments"
+    WORK_DENIALS = "work_denials", "Work the denial queue: assign, appeal, resubmit"
+    POST_PAYMENTS = "post_payments", "Take patient payments, issue receipts, request refunds"
+    APPROVE_REFUNDS = "approve_refunds", "Approve refunds requested by someone else"
+    MANAGE_DISPUTES = "manage_disputes", "Open and resolve billing disputes"
+    RUN_STATEMENTS = "run_statements", "Run and reprint patient statements"
+    MANAGE_BILLING_SETUP = (
+        "manage_billing_setup",
+        "Maintain payers, fee schedules, providers, rules",
+    )
+    VIEW_REVENUE_REPORTS = "view_revenue_reports", "View A/R aging, KPIs and payment reports"
 
 
 C = Capability
@@ -47,6 +61,8 @@ ROLE_DEFINITIONS: dict[str, dict[str, object]] = {
             C.VIEW_SCHEDULE,
             C.SCHEDULE_APPOINTMENTS,
             C.CHECK_IN,
+            C.VIEW_BILLING,
+            C.POST_PAYMENTS,
         ],
     },
     "medical_office_admin": {
@@ -65,6 +81,10 @@ ROLE_DEFINITIONS: dict[str, dict[str, object]] = {
             C.SCHEDULE_APPOINTMENTS,
             C.CHECK_IN,
             C.MANAGE_SCHEDULES,
+            C.VIEW_BILLING,
+            C.POST_PAYMENTS,
+            C.MANAGE_DISPUTES,
+            C.VIEW_REVENUE_REPORTS,
         ],
     },
     "medical_office_manager": {
@@ -87,6 +107,12 @@ ROLE_DEFINITIONS: dict[str, dict[str, object]] = {
             C.OVERBOOK,
             C.MANAGE_SCHEDULES,
             C.MANAGE_INTERFACES,
+            C.VIEW_BILLING,
+            C.POST_PAYMENTS,
+            C.APPROVE_REFUNDS,
+            C.MANAGE_DISPUTES,
+            C.RUN_STATEMENTS,
+            C.VIEW_REVENUE_REPORTS,
         ],
     },
     "billing_specialist": {
@@ -98,6 +124,16 @@ ROLE_DEFINITIONS: dict[str, dict[str, object]] = {
             C.MANAGE_COVERAGE,
             C.USE_API,
             C.VIEW_SCHEDULE,
+            C.VIEW_BILLING,
+            C.ENTER_CHARGES,
+            C.MANAGE_CLAIMS,
+            C.POST_REMITTANCES,
+            C.WORK_DENIALS,
+            C.POST_PAYMENTS,
+            C.MANAGE_DISPUTES,
+            C.RUN_STATEMENTS,
+            C.MANAGE_BILLING_SETUP,
+            C.VIEW_REVENUE_REPORTS,
         ],
     },
     "patient_services_manager": {
@@ -118,17 +154,33 @@ ROLE_DEFINITIONS: dict[str, dict[str, object]] = {
             C.CHECK_IN,
             C.OVERBOOK,
             C.MANAGE_SCHEDULES,
+            C.VIEW_BILLING,
+            C.WORK_DENIALS,
+            C.POST_PAYMENTS,
+            C.APPROVE_REFUNDS,
+            C.MANAGE_DISPUTES,
+            C.RUN_STATEMENTS,
+            C.MANAGE_BILLING_SETUP,
+            C.VIEW_REVENUE_REPORTS,
         ],
     },
     "service_director": {
         "name": "Service director",
         "requires_2fa": True,
-        "capabilities": [C.VIEW_OPERATIONS],
+        "capabilities": [C.VIEW_OPERATIONS, C.VIEW_REVENUE_REPORTS],
     },
     "medical_director": {
         "name": "Medical director",
         "requires_2fa": True,
-        "capabilities": [C.VIEW_PATIENTS, C.BREAK_GLASS, C.VIEW_OPERATIONS, C.VIEW_SCHEDULE],
+        "capabilities": [
+            C.VIEW_PATIENTS,
+            C.BREAK_GLASS,
+            C.VIEW_OPERATIONS,
+            C.VIEW_SCHEDULE,
+            C.VIEW_BILLING,
+            C.WORK_DENIALS,
+            C.VIEW_REVENUE_REPORTS,
+        ],
     },
     "privacy_officer": {
         "name": "Privacy officer",
