@@ -41,6 +41,8 @@ class Category(models.TextChoices):
     SCHEDULING = "scheduling", "Scheduling"
     MESSAGING = "messaging", "Messages to patients"
     INTERFACES = "interfaces", "Interfaces (HL7, calendar feeds)"
+    BILLING = "billing", "Billing and claims"
+    PAYMENTS = "payments", "Patient accounts and payments"
 
 
 class AppendOnlyQuerySet(models.QuerySet["AuditEvent"]):

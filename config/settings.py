@@ -74,6 +74,9 @@ INSTALLED_APPS = [
     "interop",
     "api",
     "fhirapi",
+    "billing",
+    "remittance",
+    "patientaccounts",
     "dashboard",
 ]
 
