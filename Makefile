@@ -24,6 +24,7 @@ install: $(VENV)/.installed node_modules/.installed
 # The demo: SQLite, demo data loaded once, served on 127.0.0.1.
 DEMO_ENV := PATIENTDESK_DEMO=1 DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost PATIENTDESK_BASE_URL=http://127.0.0.1:$(PORT)
 run: install
+	scripts/ensure_pdf_libs.sh --warn
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput
 	$(DEMO_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	$(DEMO_ENV) $(PY) manage.py seed_demo --if-empty
@@ -49,6 +50,7 @@ test-postgres: install
 
 test: install
 	scripts/ensure_chromium.sh
+	scripts/ensure_pdf_libs.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	PATIENTDESK_TESTING=1 $(VENV)/bin/mypy .
