@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "billing",
     "remittance",
     "patientaccounts",
+    "receivables",
     "dashboard",
 ]
 

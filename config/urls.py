@@ -12,6 +12,7 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("remittances/", include("remittance.urls")),
     path("patient-accounts/", include("patientaccounts.urls")),
+    path("receivables/", include("receivables.urls")),
     path("m/", include("messaging.urls")),
     path("interfaces/", include("interop.urls")),
     path("api/v1/", include("api.urls")),
