@@ -21,6 +21,8 @@ from django.utils import timezone
 
 from audit.models import AuditEvent, Outcome
 from messaging.tests.factories import WaitlistOfferFactory
+from patientaccounts.tests.test_views_audit import NOT_PATIENT_DATA as ACCOUNTS_NOT_PATIENT_DATA
+from patientaccounts.tests.test_views_audit import PATIENT_ROUTES as ACCOUNTS_ROUTES
 from patients.models import Coverage, Patient, PatientFlag
 from patients.tests.factories import CoverageFactory, PatientFactory, PatientFlagFactory
 from scheduling.tests.factories import AppointmentFactory
@@ -351,7 +353,12 @@ def _route_names() -> Iterator[str]:
 
 # The scheduling screens are classified (and exercised, allowed and denied) in
 # scheduling/tests/test_views_audit.py, whose world has practitioners with availability.
-CLASSIFIED_ELSEWHERE = set(SCHEDULING_ROUTES) | set(SCHEDULING_NOT_PATIENT_DATA)
+CLASSIFIED_ELSEWHERE = (
+    set(SCHEDULING_ROUTES)
+    | set(SCHEDULING_NOT_PATIENT_DATA)
+    | set(ACCOUNTS_ROUTES)
+    | set(ACCOUNTS_NOT_PATIENT_DATA)
+)
 
 
 def test_every_route_is_classified() -> None:

@@ -1,0 +1,363 @@
+"""Posting to the patient ledger: the only way money moves (import from here).
+
+    journal_post(actor=..., posting=Posting(patient=p, kind=TransactionKind.CHARGE, lines=[
+        Line(LedgerAccount.INSURANCE_AR, Decimal("120.00")),
+        Line(LedgerAccount.GROSS_CHARGES, Decimal("-120.00")),
+    ], service_date=..., claim_reference=..., source="charge", idempotency_key="charge:<id>"))
+
+Amounts are Decimals in cents; positive = debit, negative = credit; the lines of one posting
+sum to zero or nothing is saved. An idempotency key already used returns the existing
+transaction (a retried post creates one); the same key with different content is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, connection
+from django.db import transaction as db_transaction
+from django.utils import timezone
+
+from audit.models import Action, Category
+from audit.services import record, record_many
+from patientaccounts.models import JournalEntry, JournalTransaction, LedgerAccount, TransactionKind
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from patients.models import Patient
+
+CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("9999999999.99")  # DecimalField(12, 2)
+_LIMITS = {"memo": 200, "claim_reference": 64, "payer_reference": 80, "source": 120}
+_KEY_LIMIT = 120
+_ACCOUNTS = frozenset(LedgerAccount.values)
+_KINDS = frozenset(TransactionKind.values)
+
+
+class LedgerError(ValueError):
+    """A posting the ledger refuses; `field` names what to fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Line:
+    account: LedgerAccount | str
+    amount: Decimal  # +debit / -credit
+
+
+@dataclass(frozen=True)
+class Posting:
+    patient: Patient | None
+    kind: TransactionKind | str
+    lines: Sequence[Line]
+    memo: str = ""
+    service_date: dt.date | None = None
+    claim_reference: str = ""
+    payer_reference: str = ""
+    source: str = ""
+    idempotency_key: str | None = None
+    posted_at: dt.datetime | None = None  # defaults to now; for back-dated imports and demo data
+
+
+def money(value: object, *, field: str = "amount") -> Decimal:
+    """A Decimal in whole cents, or LedgerError naming `field` (floats are refused)."""
+    if isinstance(value, float | bool):
+        raise LedgerError(field, "must be a Decimal, not a float.")
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise LedgerError(field, "is not a number.") from exc
+    if not amount.is_finite():
+        raise LedgerError(field, "must be a finite number.")
+    if amount != amount.quantize(CENT):
+        raise LedgerError(field, "must be in whole cents (two decimal places at most).")
+    if abs(amount) > MAX_AMOUNT:
+        raise LedgerError(field, "is too large.")
+    return amount.quantize(CENT)
+
+
+def _validate(posting: Posting) -> list[tuple[str, Decimal]]:
+    """The posting's lines as (account, amount), or LedgerError naming the problem."""
+    if str(posting.kind) not in _KINDS:
+        raise LedgerError("kind", f"'{posting.kind}' is not a transaction kind.")
+    if posting.patient is None and posting.kind != TransactionKind.PROVIDER_ADJUSTMENT:
+        raise LedgerError("patient", "is required (only provider adjustments have none).")
+    if posting.patient is not None and posting.patient.pk is None:
+        raise LedgerError("patient", "must be a saved patient.")
+    for name, limit in _LIMITS.items():
+        if len(getattr(posting, name) or "") > limit:
+            raise LedgerError(name, f"must be at most {limit} characters.")
+    key = posting.idempotency_key
+    if key is not None and (not key.strip() or len(key) > _KEY_LIMIT):
+        raise LedgerError("idempotency_key", f"must be 1 to {_KEY_LIMIT} characters.")
+    if posting.posted_at is not None and timezone.is_naive(posting.posted_at):
+        raise LedgerError("posted_at", "must be timezone-aware.")
+    lines = list(posting.lines)
+    if len(lines) < 2:
+        raise LedgerError("lines", "a transaction needs at least two lines (a debit and a credit).")
+    checked = []
+    for number, line in enumerate(lines, start=1):
+        if str(line.account) not in _ACCOUNTS:
+            raise LedgerError(f"lines[{number}].account", f"'{line.account}' is not an account.")
+        amount = money(line.amount, field=f"lines[{number}].amount")
+        if amount == 0:
+            raise LedgerError(f"lines[{number}].amount", "must not be zero.")
+        checked.append((str(line.account), amount))
+    total = sum((amount for _, amount in checked), Decimal("0.00"))
+    if total != 0:
+        raise LedgerError("lines", f"debits and credits must balance (they differ by {total:.2f}).")
+    return checked
+
+
+def _fingerprint(
+    *,
+    patient_id: int | None,
+    kind: str,
+    lines: Iterable[tuple[str, Decimal]],
+    service_date: dt.date | None,
+    claim_reference: str,
+    payer_reference: str,
+) -> tuple[Any, ...]:
+    return (
+        patient_id,
+        kind,
+        frozenset(Counter((account, amount.quantize(CENT)) for account, amount in lines).items()),
+        service_date,
+        claim_reference,
+        payer_reference,
+    )
+
+
+def _posting_fingerprint(posting: Posting, lines: list[tuple[str, Decimal]]) -> tuple[Any, ...]:
+    return _fingerprint(
+        patient_id=posting.patient.pk if posting.patient is not None else None,
+        kind=str(posting.kind),
+        lines=lines,
+        service_date=posting.service_date,
+        claim_reference=posting.claim_reference,
+        payer_reference=posting.payer_reference,
+    )
+
+
+def _stored_fingerprint(txn: JournalTransaction) -> tuple[Any, ...]:
+    return _fingerprint(
+        patient_id=txn.patient_id,
+        kind=txn.kind,
+        lines=[(entry.account, entry.amount) for entry in txn.entries.all()],
+        service_date=txn.service_date,
+        claim_reference=txn.claim_reference,
+        payer_reference=txn.payer_reference,
+    )
+
+
+def _existing_for_keys(keys: Iterable[str]) -> dict[str, JournalTransaction]:
+    wanted = list(set(keys))
+    if not wanted:
+        return {}
+    rows = JournalTransaction.objects.filter(idempotency_key__in=wanted).prefetch_related("entries")
+    return {str(txn.idempotency_key): txn for txn in rows}
+
+
+def _same_or_refuse(
+    existing: JournalTransaction, posting: Posting, lines: list[tuple[str, Decimal]]
+) -> JournalTransaction:
+    if _stored_fingerprint(existing) != _posting_fingerprint(posting, lines):
+        raise LedgerError(
+            "idempotency_key",
+            f"'{posting.idempotency_key}' was already used for a different transaction.",
+        )
+    return existing
+
+
+def _build(
+    *, actor: User | None, posting: Posting, now: dt.datetime, reverses: JournalTransaction | None
+) -> JournalTransaction:
+    return JournalTransaction(
+        patient=posting.patient,
+        kind=str(posting.kind),
+        posted_at=posting.posted_at or now,
+        posted_by=actor if actor is not None and actor.is_authenticated else None,
+        memo=posting.memo,
+        service_date=posting.service_date,
+        claim_reference=posting.claim_reference,
+        payer_reference=posting.payer_reference,
+        source=posting.source,
+        idempotency_key=posting.idempotency_key,
+        reverses=reverses,
+    )
+
+
+def _insert_entries(rows: Iterable[tuple[JournalTransaction, list[tuple[str, Decimal]]]]) -> None:
+    """Insert the entries of saved transactions with one executemany (the bulk path's hot loop:
+    no model instances). Values are adapted as the ORM would for this database."""
+    ops = connection.ops
+    params = [
+        (
+            txn.pk,
+            account,
+            ops.adapt_decimalfield_value(amount, 12, 2),
+            txn.patient_id,
+            ops.adapt_datefield_value(txn.service_date),
+        )
+        for txn, lines in rows
+        for account, amount in lines
+    ]
+    if not params:
+        return
+    table = connection.ops.quote_name(JournalEntry._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} (transaction_id, account, amount, patient_id, service_date) "  # noqa: S608
+        "VALUES (%s, %s, %s, %s, %s)"
+    )
+    with connection.cursor() as cursor:
+        for start in range(0, len(params), 2000):
+            cursor.executemany(sql, params[start : start + 2000])
+
+
+def _audit_spec(actor: User | None, txn: JournalTransaction, event: str) -> dict[str, Any]:
+    return {
+        "actor": actor,
+        "action": Action.CREATE,
+        "event": event,
+        "category": Category.PAYMENTS,
+        "patient_public_id": txn.patient.public_id if txn.patient is not None else None,
+        "obj": txn,
+        "fields": ["kind", "lines", "amount"],
+        "username": "" if actor is not None else "system",
+    }
+
+
+def _insert(
+    *,
+    actor: User | None,
+    posting: Posting,
+    lines: list[tuple[str, Decimal]],
+    reverses: JournalTransaction | None = None,
+    event: str = "ledger.post",
+) -> JournalTransaction:
+    txn = _build(actor=actor, posting=posting, now=timezone.now(), reverses=reverses)
+    txn.save(force_insert=True)
+    _insert_entries([(txn, lines)])
+    record(**_audit_spec(actor, txn, event))
+    return txn
+
+
+def journal_post(*, actor: User | None, posting: Posting) -> JournalTransaction:
+    """Post one balanced transaction (atomic, audited). Idempotent on `posting.idempotency_key`."""
+    lines = _validate(posting)
+    key = posting.idempotency_key
+    with db_transaction.atomic():
+        if key is not None:
+            existing = _existing_for_keys([key]).get(key)
+            if existing is not None:
+                return _same_or_refuse(existing, posting, lines)
+            try:
+                with db_transaction.atomic():
+                    return _insert(actor=actor, posting=posting, lines=lines)
+            except IntegrityError:
+                # A concurrent post with the same key won the race: answer with its row.
+                existing = _existing_for_keys([key]).get(key)
+                if existing is None:
+                    raise
+                return _same_or_refuse(existing, posting, lines)
+        return _insert(actor=actor, posting=posting, lines=lines)
+
+
+def journal_post_many(
+    *, actor: User | None, postings: Sequence[Posting]
+) -> list[JournalTransaction]:
+    """Post many transactions at once (835 posting, demo seeding): all or nothing.
+
+    Same validation and idempotency as `journal_post`; one bulk insert per table and one
+    `record_many` for the audit trail. Returns one transaction per posting, in order (a
+    repeated key answers with the same transaction).
+    """
+    checked = []
+    for number, posting in enumerate(postings, start=1):
+        try:
+            checked.append((posting, _validate(posting)))
+        except LedgerError as exc:
+            raise LedgerError(f"postings[{number}].{exc.field}", exc.message) from exc
+    now = timezone.now()
+    with db_transaction.atomic():
+        existing = _existing_for_keys(p.idempotency_key for p, _ in checked if p.idempotency_key)
+        result: list[JournalTransaction | None] = []
+        new: list[tuple[JournalTransaction, list[tuple[str, Decimal]]]] = []
+        seen: dict[str, tuple[JournalTransaction, Posting, list[tuple[str, Decimal]]]] = {}
+        for posting, lines in checked:
+            key = posting.idempotency_key
+            if key is not None and key in existing:
+                result.append(_same_or_refuse(existing[key], posting, lines))
+                continue
+            if key is not None and key in seen:
+                first_txn, first_posting, first_lines = seen[key]
+                if _posting_fingerprint(first_posting, first_lines) != _posting_fingerprint(
+                    posting, lines
+                ):
+                    raise LedgerError(
+                        "idempotency_key", f"'{key}' appears twice with different content."
+                    )
+                result.append(first_txn)
+                continue
+            txn = _build(actor=actor, posting=posting, now=now, reverses=None)
+            new.append((txn, lines))
+            if key is not None:
+                seen[key] = (txn, posting, lines)
+            result.append(txn)
+        if new:
+            JournalTransaction.objects.bulk_create([txn for txn, _ in new], batch_size=500)
+            _insert_entries(new)
+            record_many(_audit_spec(actor, txn, "ledger.post") for txn, _ in new)
+    return [txn for txn in result if txn is not None]
+
+
+def journal_reverse(
+    *, actor: User, transaction: JournalTransaction, reason: str
+) -> JournalTransaction:
+    """Post the exact negation of `transaction` (once). `reason` is a short, non-clinical memo."""
+    original = transaction
+    reason = (reason or "").strip()
+    if not reason:
+        raise LedgerError("reason", "is required to reverse a transaction.")
+    if len(reason) > _LIMITS["memo"]:
+        raise LedgerError("reason", f"must be at most {_LIMITS['memo']} characters.")
+    if original.pk is None:
+        raise LedgerError("transaction", "must be a posted transaction.")
+    if original.kind == TransactionKind.REVERSAL:
+        raise LedgerError("transaction", "a reversal cannot itself be reversed.")
+    lines = [(entry.account, -entry.amount) for entry in original.entries.all()]
+    posting = Posting(
+        patient=original.patient,
+        kind=TransactionKind.REVERSAL,
+        lines=[Line(account, amount) for account, amount in lines],
+        memo=reason,
+        service_date=original.service_date,
+        claim_reference=original.claim_reference,
+        payer_reference=original.payer_reference,
+        source=f"reversal:{original.public_id}",
+    )
+    _validate(posting)
+    already = LedgerError("transaction", "has already been reversed.")
+    with db_transaction.atomic():
+        if JournalTransaction.objects.filter(reverses=original).exists():
+            raise already
+        try:
+            with db_transaction.atomic():
+                return _insert(
+                    actor=actor,
+                    posting=posting,
+                    lines=lines,
+                    reverses=original,
+                    event="ledger.reverse",
+                )
+        except IntegrityError as exc:
+            raise already from exc
