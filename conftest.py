@@ -64,6 +64,14 @@ def _reseed_roles_for_transactional_tests(request: pytest.FixtureRequest) -> Non
 
         request.getfixturevalue("transactional_db")
         sync_roles(Role)
+        # ...and the billing code tables (places of service, modifiers, CARC/RARC).
+        from django.apps import apps
+
+        from billing.models import PlaceOfService
+        from billing.reference_data import load_reference_codes
+
+        if not PlaceOfService.objects.exists():
+            load_reference_codes(apps, None)
 
 
 @pytest.fixture

@@ -337,5 +337,13 @@ PATIENTDESK_HL7_PAYLOAD_RETENTION_DAYS = int(
 PATIENTDESK_ICAL_PAST_DAYS = int(os.environ.get("PATIENTDESK_ICAL_PAST_DAYS", "30"))
 PATIENTDESK_ICAL_FUTURE_DAYS = int(os.environ.get("PATIENTDESK_ICAL_FUTURE_DAYS", "90"))
 
+# X12 837P claim batches (billing/export.py). Empty values fall back to the billing provider's
+# name and tax id (submitter, ISA06) and the payer id (receiver, ISA08); P = production files.
+PATIENTDESK_X12_OUT_DIR = os.environ.get("PATIENTDESK_X12_OUT_DIR", str(BASE_DIR / "var" / "x12"))
+PATIENTDESK_X12_SENDER_ID = os.environ.get("PATIENTDESK_X12_SENDER_ID", "")
+PATIENTDESK_X12_RECEIVER_ID = os.environ.get("PATIENTDESK_X12_RECEIVER_ID", "")
+PATIENTDESK_X12_SUBMITTER_NAME = os.environ.get("PATIENTDESK_X12_SUBMITTER_NAME", "")
+PATIENTDESK_X12_USAGE = os.environ.get("PATIENTDESK_X12_USAGE", "P")
+
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 200

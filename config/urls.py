@@ -9,6 +9,7 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("schedule/", include("scheduling.urls")),
     path("audit/", include("audit.urls")),
+    path("billing/batches/", include("billing.urls_batches")),
     path("billing/", include("billing.urls")),
     path("remittances/", include("remittance.urls")),
     path("patient-accounts/", include("patientaccounts.urls")),

@@ -20,6 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from audit.models import AuditEvent, Outcome
+from billing.tests.test_views_audit import NOT_PATIENT_DATA as BILLING_NOT_PATIENT_DATA
+from billing.tests.test_views_audit import PATIENT_ROUTES as BILLING_ROUTES
 from messaging.tests.factories import WaitlistOfferFactory
 from patientaccounts.tests.test_views_audit import NOT_PATIENT_DATA as ACCOUNTS_NOT_PATIENT_DATA
 from patientaccounts.tests.test_views_audit import PATIENT_ROUTES as ACCOUNTS_ROUTES
@@ -353,8 +355,21 @@ def _route_names() -> Iterator[str]:
 
 # The scheduling screens are classified (and exercised, allowed and denied) in
 # scheduling/tests/test_views_audit.py, whose world has practitioners with availability.
+# 837P batches: list/build/progress show batch metadata and counts (the build is audited as
+# claim_batch.build); the download is patient data, and billing/tests/test_export_837.py proves
+# it audits every patient in the file when allowed and the refusal when denied.
+BATCH_ROUTES = {
+    "billing_batches:list",
+    "billing_batches:build",
+    "billing_batches:progress",
+    "billing_batches:download",
+}
+
 CLASSIFIED_ELSEWHERE = (
-    set(SCHEDULING_ROUTES)
+    BATCH_ROUTES
+    | set(BILLING_ROUTES)
+    | set(BILLING_NOT_PATIENT_DATA)
+    | set(SCHEDULING_ROUTES)
     | set(SCHEDULING_NOT_PATIENT_DATA)
     | set(ACCOUNTS_ROUTES)
     | set(ACCOUNTS_NOT_PATIENT_DATA)

@@ -70,6 +70,16 @@ class Command(BaseCommand):
             ),
         )
 
+        parser.add_argument(
+            "--claims",
+            type=int,
+            default=0,
+            help=(
+                "For benchmarks: add N claims of 4 charge lines each with the bulk path "
+                "(besides the demo's claims in every status)."
+            ),
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         patients: int = options["patients"]
         if patients < 0:
@@ -80,12 +90,13 @@ class Command(BaseCommand):
             raise CommandError("--practitioners must be 1 or more.")
         if options["bulk_above"] < 0:
             raise CommandError("--bulk-above must be 0 or more.")
+        if options["claims"] < 0:
+            raise CommandError("--claims must be 0 or more.")
         if options["if_empty"] and demo.demo_users_exist():
-            if demo_schedule.schedule_exists():
-                self.stdout.write("Demo data already loaded; nothing to do.")
-                return
-            # Loaded before the schedule existed: add the schedule only.
-            self._seed_schedule(options, options["verbosity"] >= 1)
+            # Loaded before: add only what a later version brought (each step runs once).
+            if not demo_schedule.schedule_exists():
+                self._seed_schedule(options, options["verbosity"] >= 1)
+            self._seed_billing(options, options["verbosity"] >= 1)
             return
         progress = options["verbosity"] >= 1
         report = demo.seed_demo(
@@ -107,6 +118,22 @@ class Command(BaseCommand):
             )
         )
         self._seed_schedule(options, progress)
+        self._seed_billing(options, progress)
+
+    def _seed_billing(self, options: dict[str, Any], progress: bool) -> None:
+        from billing.demo import seed_billing
+        from patientaccounts.demo import seed_accounts
+
+        billing = seed_billing(claims=options["claims"], progress=progress)
+        accounts = seed_accounts(progress=progress)
+        self.stdout.write(
+            "Billing: "
+            + ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in billing.items())
+        )
+        self.stdout.write(
+            "Patient accounts: "
+            + ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in accounts.items())
+        )
 
     def _seed_schedule(self, options: dict[str, Any], progress: bool) -> None:
         locations = {

@@ -1,0 +1,27 @@
+"""The shared browser fixtures (tests/browser/conftest.py) for the billing screens."""
+
+import pytest
+
+from tests.browser.conftest import axe, browser, page, sign_in
+
+__all__ = ["axe", "browser", "page", "sign_in"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _warm_url_conf() -> None:
+    """Load every view module (and the ICD-10-CM tables they import, several seconds) before
+    the live server's first request, which would otherwise outlast the page timeout."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018
+
+
+@pytest.fixture(autouse=True)
+def _reference_codes(transactional_db: None) -> None:
+    """The flush after a transactional test empties the code tables the data migration filled
+    (places of service, modifiers, CARC, RARC): load them again."""
+    from django.apps import apps
+
+    from billing.reference_data import load_reference_codes
+
+    load_reference_codes(apps, None)
