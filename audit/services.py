@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
@@ -21,11 +23,35 @@ if TYPE_CHECKING:
 _PG_LOCK_KEY = 7_316_2024  # constant advisory-lock key serialising audit appends on PostgreSQL
 
 
-def _lock_chain() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
-    # SQLite: settings use BEGIN IMMEDIATE, so the open transaction already holds the write lock.
+# The statement that serialises appends on PostgreSQL. On SQLite the open transaction already
+# holds the write lock (settings use BEGIN IMMEDIATE).
+_PG_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s)"
+
+Statement = tuple[str, Sequence[Any]]
+
+
+def batches_statements() -> bool:
+    """True when several SQL statements can be sent in one `execute` (one round trip):
+    PostgreSQL with client-side parameter binding, Django's default, where psycopg uses the
+    simple query protocol. Each statement still runs on its own, with its own snapshot."""
+    return (
+        connection.vendor == "postgresql"
+        and connection.settings_dict.get("OPTIONS", {}).get("server_side_binding") is not True
+    )
+
+
+def run_statements(cursor: Any, statements: Sequence[Statement]) -> None:
+    """Run `statements` on `cursor`: in one round trip when the database allows it (the
+    cursor is then on the first statement's result; `cursor.nextset()` moves on), else one by
+    one (the cursor holds the last statement's result)."""
+    if batches_statements() and len(statements) > 1:
+        cursor.execute(
+            "; ".join(sql for sql, _ in statements),
+            [param for _, params in statements for param in params],
+        )
+        return
+    for sql, params in statements:
+        cursor.execute(sql, params)
 
 
 def _normalise_ip(value: str | None) -> str | None:
@@ -99,20 +125,29 @@ def _event_row(
     }
 
 
-def _chain_tail() -> tuple[int, str]:
-    """The last row's sequence and HMAC (0 and GENESIS for an empty trail); call under the lock."""
+def _lock_and_read_tail(writes: Sequence[Statement] = ()) -> tuple[int, str]:
+    """Run `writes` (statements returning no rows), take the chain lock, and read the last
+    row's sequence and HMAC (0 and GENESIS for an empty trail). On PostgreSQL all of it is one
+    round trip: the tail is read by a statement of its own, after the lock is granted, so it
+    sees every row committed by the lock's previous holder."""
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    tail_sql = f"SELECT sequence, hmac FROM {table} ORDER BY sequence DESC LIMIT 1"  # noqa: S608
+    statements = list(writes)
+    if connection.vendor == "postgresql":
+        statements.append((_PG_LOCK_SQL, [_PG_LOCK_KEY]))
+    statements.append((tail_sql, []))
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT sequence, hmac FROM {table} ORDER BY sequence DESC LIMIT 1"  # noqa: S608
-        )
+        run_statements(cursor, statements)
+        if batches_statements() and len(statements) > 1:
+            for _ in range(len(statements) - 1):
+                cursor.nextset()
         last = cursor.fetchone()
     return (int(last[0]), str(last[1])) if last else (0, GENESIS)
 
 
-def _chain(rows: list[dict[str, Any]]) -> list[AuditEvent]:
-    """Number, timestamp and hash the rows after the current tail (the lock must be held)."""
-    sequence, prev_hash = _chain_tail()
+def _chain(rows: list[dict[str, Any]], tail: tuple[int, str]) -> list[AuditEvent]:
+    """Number, timestamp and hash the rows after `tail` (the lock must be held)."""
+    sequence, prev_hash = tail
     events = []
     for row in rows:
         sequence += 1
@@ -161,10 +196,81 @@ def record(
         fields=fields,
         username=username,
     )
+    return _append(row, writes=())
+
+
+def record_after_writes(writes: Sequence[Statement], **event: Any) -> AuditEvent:
+    """Run `writes` (SQL statements that return no rows: the INSERTs of the change the event
+    describes), then append the event as `record(**event)` does. On PostgreSQL the writes
+    travel in one round trip with the chain lock and the event's INSERT (or, the first time on
+    a connection or after another writer's append, the tail read). Registration uses this."""
+    return _append(_event_row(**event), writes=writes)
+
+
+def _append(row: dict[str, Any], *, writes: Sequence[Statement]) -> AuditEvent:
     with transaction.atomic(savepoint=False):
-        _lock_chain()
-        (event_row,) = _chain([row])
-        event_row.save(force_insert=True)
+        event_row = None
+        hint = _tail_hint() if batches_statements() else None
+        if hint is not None:
+            event_row = _append_after_hint(row, writes, hint)
+            writes = ()  # sent with that attempt, whatever its outcome
+        if event_row is None:
+            (event_row,) = _chain([row], _lock_and_read_tail(writes))
+            event_row.save(force_insert=True)
+        _remember_tail(event_row)
+    return event_row
+
+
+# The last (sequence, HMAC) each connection wrote or read: a hint that saves reading the tail
+# before an append on PostgreSQL. Never trusted: the INSERT that uses it checks, under the lock,
+# that this row is still the last one (another process may have appended since, or the
+# transaction that wrote it may have rolled back), and inserts nothing otherwise.
+_tail_hints: WeakKeyDictionary[Any, tuple[int, str]] = WeakKeyDictionary()
+
+
+def _tail_hint() -> tuple[int, str] | None:
+    return _tail_hints.get(connections[DEFAULT_DB_ALIAS])
+
+
+def _remember_tail(event_row: AuditEvent) -> None:
+    _tail_hints[connections[DEFAULT_DB_ALIAS]] = (event_row.sequence, event_row.hmac)
+
+
+def _append_after_hint(
+    row: dict[str, Any], writes: Sequence[Statement], hint: tuple[int, str]
+) -> AuditEvent | None:
+    """PostgreSQL: the writes, the lock and the event's INSERT chained to the hinted tail, in
+    one round trip; the INSERT adds the row only if the hinted row is still the chain's last
+    (it runs after the lock is granted, so it sees every committed append). None when the hint
+    was stale: the writes are done, the event is not appended."""
+    (event_row,) = _chain([row], hint)
+    meta = AuditEvent._meta
+    fields = [field for field in meta.local_concrete_fields if field is not meta.auto_field]
+    query = InsertQuery(AuditEvent)
+    query.insert_values(fields, [event_row])
+    ((insert_sql, params),) = query.get_compiler(connection=connection).as_sql()
+    head, _, values = insert_sql.partition(" VALUES (")
+    table = connection.ops.quote_name(meta.db_table)
+    # INSERT ... SELECT <the values> WHERE <the hinted row is the last one> RETURNING id
+    guarded = (
+        f"{head} SELECT {values.removesuffix(')')} WHERE EXISTS "  # noqa: S608
+        f"(SELECT 1 FROM {table} WHERE sequence = %s AND hmac = %s) "
+        f"AND NOT EXISTS (SELECT 1 FROM {table} WHERE sequence > %s) RETURNING id"
+    )
+    statements = [
+        *writes,
+        (_PG_LOCK_SQL, [_PG_LOCK_KEY]),
+        (guarded, [*params, hint[0], hint[1], hint[0]]),
+    ]
+    with connection.cursor() as cursor:
+        run_statements(cursor, statements)
+        for _ in range(len(statements) - 1):
+            cursor.nextset()
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return None
+    event_row.pk = inserted[0]
+    event_row._state.adding, event_row._state.db = False, connection.alias
     return event_row
 
 
@@ -177,7 +283,7 @@ def record_many(events: Iterable[Mapping[str, Any]]) -> list[AuditEvent]:
     if not rows:
         return []
     with transaction.atomic(savepoint=False):
-        _lock_chain()
-        created = _chain(rows)
+        created = _chain(rows, _lock_and_read_tail())
         AuditEvent.objects.bulk_create(created, batch_size=500)
+        _remember_tail(created[-1])
     return created

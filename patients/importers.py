@@ -7,7 +7,8 @@ What it does, and the decisions behind it:
 * Each entry is validated on its own with fhir.resources (R4B models, which read R4 JSON): a bad
   entry is reported by file, entry index and reason, and the rest of the bundle goes on. Only
   what is imported is validated: of a Patient, the elements patients/fhir.py reads (not its
-  narrative `text`, not the extensions it does not read, not an address's own extensions); a
+  narrative `text`, not the extensions it does not read, not an address's own extensions, not
+  the government identifiers it leaves out); a
   Coverage without its `text`; and the patient reference, insurance and billing period of the
   Claims and ExplanationOfBenefits of patients that have no Coverage resource in the bundle
   (those of the others are not used). Entries are sorted by resource type before any model
@@ -81,6 +82,8 @@ from core.text import fold
 from patients.fhir import (
     BIRTHSEX_URL,
     GENDER_IDENTITY_URL,
+    GOVERNMENT_ID_SYSTEMS,
+    GOVERNMENT_ID_TYPES,
     INTERPRETER_URL,
     MRN_SYSTEM,
     CoverageImport,
@@ -244,6 +247,8 @@ def _validated_patient(resource: dict[str, Any]) -> None:
             for e in subset["extension"]
             if isinstance(e, dict) and e.get("url") in PATIENT_EXTENSIONS
         ]
+    if isinstance(subset.get("identifier"), list):
+        subset["identifier"] = [i for i in subset["identifier"] if not _is_government_id(i)]
     if isinstance(subset.get("address"), list):
         subset["address"] = [
             {k: v for k, v in address.items() if k != "extension"}
@@ -252,6 +257,20 @@ def _validated_patient(resource: dict[str, Any]) -> None:
             for address in subset["address"]
         ]
     FhirPatient.model_validate(subset)
+
+
+def _is_government_id(identifier: Any) -> bool:
+    """A well-formed identifier the importer leaves out (SSN, driver's licence, passport: see
+    patients/fhir.py), so not validated either. Anything malformed is validated as usual."""
+    if not isinstance(identifier, dict):
+        return False
+    if identifier.get("system") in GOVERNMENT_ID_SYSTEMS:
+        return True
+    concept = identifier.get("type")
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if not isinstance(codings, list):
+        return False
+    return any(isinstance(c, dict) and c.get("code") in GOVERNMENT_ID_TYPES for c in codings)
 
 
 def _validated_coverage(resource: dict[str, Any]) -> None:

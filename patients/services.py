@@ -12,11 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Model, Q
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from audit.models import Action, Category
-from audit.services import record, record_many
+from audit.services import (
+    Statement,
+    batches_statements,
+    record,
+    record_after_writes,
+    record_many,
+    run_statements,
+)
 from core.capabilities import Capability
 from core.models import Location
 from core.text import digits, fold
@@ -162,14 +170,37 @@ def _similarity(
     )
 
 
-def _duplicate_pool(
-    *, birth_date: dt.date | None, phones: set[str], email: str, exclude_id: int | None
-) -> list[tuple[Any, ...]]:
-    """(id, family_fold, given_fold, birth_date, mobile digits, home digits, email) of current
-    records sharing the birth date, a phone or the e-mail: the first 200 in name order.
+@dataclass(frozen=True)
+class _DuplicateQuery:
+    """What the duplicate check looks for, normalised, and the SQL that reads its pool."""
+
+    family_name: str
+    given_name: str
+    birth_date: dt.date | None
+    phones: frozenset[str]
+    email: str
+    sql: str | None  # None: nothing to compare on
+    params: tuple[Any, ...]
+
+
+def _duplicate_query(
+    *,
+    family_name: str,
+    given_name: str,
+    birth_date: dt.date | None,
+    phone_mobile: str = "",
+    phone_home: str = "",
+    email: str = "",
+    exclude_id: int | None = None,
+) -> _DuplicateQuery:
+    """The pool query: (id, family_fold, given_fold, birth_date, mobile digits, home digits,
+    email) of current records sharing the birth date, a phone or the e-mail, the first 200 in
+    name order.
 
     Plain SQL: registration runs this on every call, and building it with the ORM cost more than
     running it (each condition is served by its own index)."""
+    phones = frozenset({digits(p) for p in (phone_mobile, phone_home) if p} - {""})
+    email = email.strip().lower() if email else ""
     where: list[str] = []
     params: list[Any] = []
     if birth_date:
@@ -181,22 +212,51 @@ def _duplicate_pool(
     if email:
         where.append("email = %s")
         params.append(email)
-    if not where:
+    sql: str | None = None
+    if where:
+        table = connection.ops.quote_name(Patient._meta.db_table)
+        columns = (
+            "id, family_fold, given_fold, birth_date, phone_mobile_digits, phone_home_digits, email"
+        )
+        current = "is_active AND merged_into_id IS NULL"
+        # Only column names and placeholders go into the text; the values are parameters.
+        sql = f"SELECT {columns} FROM {table} WHERE {current} AND ({' OR '.join(where)})"  # noqa: S608
+        if exclude_id is not None:
+            sql += " AND id <> %s"
+            params.append(exclude_id)
+        sql += " ORDER BY family_fold, given_fold, id LIMIT 200"
+    return _DuplicateQuery(family_name, given_name, birth_date, phones, email, sql, tuple(params))
+
+
+def _duplicate_matches(
+    query: _DuplicateQuery, pool: Iterable[Sequence[Any]], limit: int
+) -> list[Patient]:
+    """The pool's likely duplicates, best first: same date of birth with a similar name, or
+    the same phone or e-mail. Full records are fetched for the matches alone (usually none)."""
+    name_key = fold(query.family_name) + " " + fold(query.given_name)
+    name_key_swapped = fold(query.given_name) + " " + fold(query.family_name)
+    letters = Counter(name_key)
+    birth_date, phones, email = query.birth_date, query.phones, query.email
+    matches: list[tuple[float, int]] = []
+    for pk, family, given, born, mobile, home, mail in pool:
+        score = 0.0
+        if email and mail == email:
+            score = 1.0
+        if phones & {mobile, home}:
+            score = max(score, 0.95)
+        if birth_date and born == birth_date:
+            other = family + " " + given
+            similarity = _similarity(name_key, name_key_swapped, letters, other)
+            if similarity >= DUPLICATE_NAME_SIMILARITY:
+                score = max(score, similarity)
+        if score:
+            matches.append((score, pk))
+    if not matches:
         return []
-    table = connection.ops.quote_name(Patient._meta.db_table)
-    columns = (
-        "id, family_fold, given_fold, birth_date, phone_mobile_digits, phone_home_digits, email"
-    )
-    current = "is_active AND merged_into_id IS NULL"
-    # Only column names and placeholders go into the text; the values are parameters.
-    sql = f"SELECT {columns} FROM {table} WHERE {current} AND ({' OR '.join(where)})"  # noqa: S608
-    if exclude_id is not None:
-        sql += " AND id <> %s"
-        params.append(exclude_id)
-    sql += " ORDER BY family_fold, given_fold, id LIMIT 200"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    matches.sort(key=lambda item: -item[0])
+    chosen = [pk for _, pk in matches[:limit]]
+    found = Patient.objects.select_related("home_location").in_bulk(chosen)
+    return [found[pk] for pk in chosen if pk in found]
 
 
 def duplicate_candidates(
@@ -214,34 +274,21 @@ def duplicate_candidates(
 
     The pool is read as a few columns only; full records are fetched for the matches alone
     (usually none)."""
-    phone_digits = {digits(p) for p in (phone_mobile, phone_home) if p} - {""}
-    email = email.strip().lower() if email else ""
-    pool = _duplicate_pool(
-        birth_date=birth_date, phones=phone_digits, email=email, exclude_id=exclude_id
+    query = _duplicate_query(
+        family_name=family_name,
+        given_name=given_name,
+        birth_date=birth_date,
+        phone_mobile=phone_mobile,
+        phone_home=phone_home,
+        email=email,
+        exclude_id=exclude_id,
     )
-    name_key = fold(family_name) + " " + fold(given_name)
-    name_key_swapped = fold(given_name) + " " + fold(family_name)
-    letters = Counter(name_key)
-    matches: list[tuple[float, int]] = []
-    for pk, family, given, born, mobile, home, mail in pool:
-        score = 0.0
-        if email and mail == email:
-            score = 1.0
-        if phone_digits & {mobile, home}:
-            score = max(score, 0.95)
-        if birth_date and born == birth_date:
-            other = family + " " + given
-            similarity = _similarity(name_key, name_key_swapped, letters, other)
-            if similarity >= DUPLICATE_NAME_SIMILARITY:
-                score = max(score, similarity)
-        if score:
-            matches.append((score, pk))
-    if not matches:
+    if query.sql is None:
         return []
-    matches.sort(key=lambda item: -item[0])
-    chosen = [pk for _, pk in matches[:limit]]
-    found = Patient.objects.select_related("home_location").in_bulk(chosen)
-    return [found[pk] for pk in chosen if pk in found]
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, query.params)
+        pool = cursor.fetchall()
+    return _duplicate_matches(query, pool, limit)
 
 
 def mrn_allocate(count: int = 1) -> list[str]:
@@ -276,6 +323,67 @@ def _require_registration(actor: User, home_location: Location) -> None:
         )
 
 
+# The next MRN and the new patient's id, in one statement (PostgreSQL; run_statements sends it
+# with the duplicate check). The id comes from the table's own sequence.
+_MRN_AND_ID_SQL = (
+    "UPDATE {counter} SET value = value + 1 WHERE name = %s "
+    "RETURNING value, nextval(pg_get_serial_sequence(%s, 'id'))"
+)
+
+
+def _insert_statement(objs: Sequence[Model]) -> Statement:
+    """The INSERT of `objs` (rows of one model) as Django writes it, without RETURNING, to be
+    sent with other statements. Fields' pre_save runs (created_at, updated_at) as in save();
+    rows without a primary key get theirs from the database."""
+    model = type(objs[0])
+    meta = model._meta
+    fields = [
+        field
+        for field in meta.local_concrete_fields
+        if field is not meta.auto_field or objs[0].pk is not None
+    ]
+    query = InsertQuery(model)
+    query.insert_values(fields, list(objs))
+    ((sql, params),) = query.get_compiler(connection=connection).as_sql()
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, connection.alias
+    return sql, list(params)
+
+
+def _check_and_number(patient: Patient, query: _DuplicateQuery | None) -> bool:
+    """Run the duplicate check (`query`; DuplicateCandidatesFound for likely duplicates) and
+    give the patient its MRN. On PostgreSQL both travel in one round trip, and the patient's
+    id is drawn from its sequence there too: True then (the caller inserts with that id)."""
+    pool_statements: list[Statement] = [(query.sql, query.params)] if query and query.sql else []
+    numbers = None
+    if batches_statements():
+        counter = connection.ops.quote_name(MrnCounter._meta.db_table)
+        mrn_sql = _MRN_AND_ID_SQL.format(counter=counter)
+        statements = [*pool_statements, (mrn_sql, ["mrn", Patient._meta.db_table])]
+        with connection.cursor() as cursor:
+            run_statements(cursor, statements)
+            pool = cursor.fetchall() if pool_statements else []
+            if pool_statements:
+                cursor.nextset()
+            numbers = cursor.fetchone()
+    elif pool_statements:
+        with connection.cursor() as cursor:
+            cursor.execute(*pool_statements[0])
+            pool = cursor.fetchall()
+    else:
+        pool = []
+    if query is not None and pool:
+        candidates = _duplicate_matches(query, pool, 10)
+        if candidates:
+            raise DuplicateCandidatesFound(candidates)
+    if numbers is None:  # SQLite, or the counter's first use
+        (patient.mrn,) = mrn_allocate(1)
+        return False
+    patient.mrn = make_mrn(int(numbers[0]))
+    patient.pk = int(numbers[1])
+    return True
+
+
 @transaction.atomic
 def patient_register(
     *,
@@ -287,11 +395,16 @@ def patient_register(
     identifiers: Iterable[tuple[str, str]] = (),
     event: str = "patient.register",
 ) -> Patient:
-    """Create a patient with a new MRN. Raises DuplicateCandidatesFound unless confirmed."""
+    """Create a patient with a new MRN. Raises DuplicateCandidatesFound unless confirmed.
+
+    On PostgreSQL this is four round trips: BEGIN; the duplicate check with the MRN and id;
+    the patient and identifier INSERTs with the audit chain's lock and tail; the audit row
+    (then COMMIT). Elsewhere, the same statements one by one."""
     _require_registration(actor, home_location)
     patient, given = _new_patient(home_location, values)
+    query = None
     if check_duplicates and not confirm_not_duplicate:
-        candidates = duplicate_candidates(
+        query = _duplicate_query(
             family_name=patient.family_name,
             given_name=patient.given_name,
             birth_date=patient.birth_date,
@@ -299,24 +412,30 @@ def patient_register(
             phone_home=patient.phone_home,
             email=patient.email,
         )
-        if candidates:
-            raise DuplicateCandidatesFound(candidates)
-    (patient.mrn,) = mrn_allocate(1)
-    patient.save(force_insert=True)
-    PatientIdentifier.objects.bulk_create(
-        PatientIdentifier(patient=patient, system=system, value=value)
-        for system, value in [(PatientIdentifier.MRN_SYSTEM, patient.mrn), *identifiers]
-    )
-    record(
-        actor=actor,
-        action=Action.CREATE,
-        event=event,
-        category=Category.DEMOGRAPHICS,
-        patient=patient,
-        obj=patient,
-        fields=given,
-        reason="confirmed not a duplicate" if confirm_not_duplicate else "",
-    )
+    numbered = _check_and_number(patient, query)
+    keys = [(PatientIdentifier.MRN_SYSTEM, patient.mrn), *identifiers]
+    audit_event: dict[str, Any] = {
+        "actor": actor,
+        "action": Action.CREATE,
+        "event": event,
+        "category": Category.DEMOGRAPHICS,
+        "patient": patient,
+        "obj": patient,
+        "fields": given,
+        "reason": "confirmed not a duplicate" if confirm_not_duplicate else "",
+    }
+    if not numbered:
+        patient.save(force_insert=True)
+        PatientIdentifier.objects.bulk_create(
+            PatientIdentifier(patient=patient, system=system, value=value) for system, value in keys
+        )
+        record(**audit_event)
+        return patient
+    _fill_search_keys(patient)  # what Patient.save() maintains
+    rows = [
+        PatientIdentifier(patient=patient, system=system, value=value) for system, value in keys
+    ]
+    record_after_writes([_insert_statement([patient]), _insert_statement(rows)], **audit_event)
     return patient
 
 

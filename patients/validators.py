@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -30,6 +31,14 @@ def normalize_phone(value: str, region: str = "US") -> str:
     value = (value or "").strip()
     if not value:
         return ""
+    return _e164(value, region)
+
+
+@functools.lru_cache(maxsize=4096)
+def _e164(value: str, region: str) -> str:
+    """normalize_phone's work, remembered: parsing a number is the costliest step of checking a
+    registration, and a form often gives the same number two or three times (mobile, guarantor,
+    emergency contact). A number that is refused raises again each time (nothing is cached)."""
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:

@@ -4,15 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0004_category_scheduling_messaging_interfaces'),
+        ("audit", "0004_category_scheduling_messaging_interfaces"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='category',
-            field=models.CharField(choices=[('demographics', 'Demographics'), ('coverage', 'Insurance coverage'), ('alerts', 'Patient alerts'), ('security', 'Security'), ('audit', 'Audit trail'), ('administration', 'Administration'), ('scheduling', 'Scheduling'), ('messaging', 'Messages to patients'), ('interfaces', 'Interfaces (HL7, calendar feeds)'), ('billing', 'Billing and claims'), ('payments', 'Patient accounts and payments')], max_length=20),
+            model_name="auditevent",
+            name="category",
+            field=models.CharField(
+                choices=[
+                    ("demographics", "Demographics"),
+                    ("coverage", "Insurance coverage"),
+                    ("alerts", "Patient alerts"),
+                    ("security", "Security"),
+                    ("audit", "Audit trail"),
+                    ("administration", "Administration"),
+                    ("scheduling", "Scheduling"),
+                    ("messaging", "Messages to patients"),
+                    ("interfaces", "Interfaces (HL7, calendar feeds)"),
+                    ("billing", "Billing and claims"),
+                    ("payments", "Patient accounts and payments"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
