@@ -1,7 +1,8 @@
 """Receivers for scheduling's events (connected in MessagingConfig.ready()).
 
-They run after the booking transaction has committed, plan rows in the outbox and enqueue
-background delivery: no request waits on a mail server or an SMS gateway. A failure is logged
+appointment_changed is sent by a background worker (scheduling.tasks), after the change has
+committed: planning reminders costs a booking nothing. These plan rows in the outbox and enqueue
+delivery, so no request waits on a mail server or an SMS gateway either. A failure is logged
 here without its text and not re-raised: Signal.send_robust would log the exception's message,
 which may quote patient data.
 """

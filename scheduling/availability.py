@@ -19,19 +19,15 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import NamedTuple
 
 from dateutil.rrule import DAILY, WEEKLY, rrule, rrulestr
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, F, FilteredRelation, OuterRef, Q
 
 from core.models import Location
-from scheduling.models import (
-    AppointmentType,
-    AvailabilityException,
-    AvailabilityRule,
-    OpeningHours,
-)
+from scheduling.models import AppointmentType, AvailabilityException, AvailabilityRule
+from scheduling.setup_cache import CachedRule, Override, setup_for
+
+__all__ = ["Availability", "Interval", "Override", "covers", "free_intervals", "zone"]
 
 UTC = dt.UTC
 Interval = tuple[dt.datetime, dt.datetime]
@@ -166,18 +162,10 @@ def covers(intervals: Sequence[Interval], start: dt.datetime, end: dt.datetime) 
 # ---- loading ---------------------------------------------------------------------------------
 
 
-class Override(NamedTuple):
-    """One occurrence of a rule changed (new times) or cancelled (AvailabilityOccurrence)."""
-
-    is_cancelled: bool
-    start_time: dt.time | None
-    end_time: dt.time | None
-
-
 class Availability:
-    """Availability of some practitioners over a UTC window, loaded in three queries (rules
-    with their changed occurrences, opening hours, exceptions; four when asked about a location
-    where nobody has rules).
+    """Availability of some practitioners over a UTC window, from the process's cached
+    reference data (scheduling.setup_cache: one query to see that it is current, a few more
+    only when the setup changed or these practitioners and locations were not loaded yet).
 
     `location_ids` limits it to rules at those locations (None: any). With `appointment_type`,
     rules restricted to other types are left out.
@@ -196,75 +184,54 @@ class Availability:
         self.start, self.end = start, end
         first_day = (start - _ONE_DAY).date()
         last_day = (end + _ONE_DAY).date()
-        rules_q = AvailabilityRule.objects.filter(
-            practitioner_id__in=self.practitioner_ids, is_active=True, start_date__lte=last_day
-        ).filter(Q(until_date__isnull=True) | Q(until_date__gte=first_day))
-        if location_ids is not None:
-            location_ids = list(location_ids)
-            rules_q = rules_q.filter(location_id__in=location_ids)
-        if appointment_type is not None:
+        asked = None if location_ids is None else set(location_ids)
+        setup = setup_for(self.practitioner_ids, asked or ())
+        type_id = appointment_type.pk if appointment_type is not None else None
+        rules: list[CachedRule] = [
+            cached
+            for pid in self.practitioner_ids
+            for cached in setup.rules[pid]
+            if cached.rule.start_date <= last_day
+            and (cached.rule.until_date is None or cached.rule.until_date >= first_day)
+            and (asked is None or cached.rule.location_id in asked)
             # Rules restricted to some types count only for those types.
-            through = AvailabilityRule.appointment_types.through.objects.filter(
-                availabilityrule_id=OuterRef("pk")
-            )
-            rules_q = rules_q.filter(
-                ~Exists(through) | Exists(through.filter(appointmenttype_id=appointment_type.pk))
-            )
-        # The rules with their changed occurrences in the window, in one query (a rule with
-        # several changes comes once per change).
-        rows = list(
-            rules_q.annotate(
-                window_change=FilteredRelation(
-                    "overrides",
-                    condition=Q(
-                        overrides__original_date__gte=first_day,
-                        overrides__original_date__lte=last_day,
-                    ),
-                ),
-                change_date=F("window_change__original_date"),
-                change_cancelled=F("window_change__is_cancelled"),
-                change_start=F("window_change__start_time"),
-                change_end=F("window_change__end_time"),
-            )
-            .select_related("location")
-            .order_by("id")
-        )
-        self.overrides: dict[int, dict[dt.date, Override]] = defaultdict(dict)
-        rules: list[AvailabilityRule] = []
-        for row in rows:
-            if not rules or rules[-1].pk != row.pk:
-                rules.append(row)
-            if row.change_date is not None:
-                self.overrides[row.pk][row.change_date] = Override(
-                    is_cancelled=row.change_cancelled,
-                    start_time=row.change_start,
-                    end_time=row.change_end,
-                )
-        self.rules = rules
-        self.locations: dict[int, Location] = {rule.location_id: rule.location for rule in rules}
-        if location_ids is not None:
-            # Locations asked about where nobody has rules: their opening hours and holidays
-            # still matter to whoever asks (one more query, only then).
-            missing = set(location_ids) - set(self.locations)
-            if missing:
-                self.locations.update(Location.objects.in_bulk(missing))
+            and (type_id is None or not cached.type_ids or type_id in cached.type_ids)
+        ]
+        rules.sort(key=lambda cached: cached.rule.pk)
+        self.rules: list[AvailabilityRule] = [cached.rule for cached in rules]
+        self.overrides: dict[int, dict[dt.date, Override]] = {
+            cached.rule.pk: cached.overrides for cached in rules if cached.overrides
+        }
+        self.locations: dict[int, Location] = {
+            rule.location_id: rule.location for rule in self.rules
+        }
+        # Locations asked about where nobody has rules: their opening hours and holidays still
+        # matter to whoever asks.
+        for pk in sorted((asked or set()) - set(self.locations)):
+            location = setup.locations.get(pk)
+            if location is not None:
+                self.locations[pk] = location
         self.by_key: dict[tuple[int, int], list[AvailabilityRule]] = defaultdict(list)
-        for rule in rules:
+        for rule in self.rules:
             self.by_key[(rule.practitioner_id, rule.location_id)].append(rule)
         self.opening: dict[int, dict[int, list[tuple[dt.time, dt.time]]]] = {}
-        for hours in OpeningHours.objects.filter(location_id__in=list(self.locations)).order_by(
-            "location_id", "weekday", "opens"
-        ):
-            self.opening.setdefault(hours.location_id, defaultdict(list))[hours.weekday].append(
-                (hours.opens, hours.closes)
-            )
-        self.exceptions = list(
-            AvailabilityException.objects.filter(start__lt=end, end__gt=start)
-            .filter(
-                Q(practitioner_id__in=self.practitioner_ids)
-                | Q(practitioner__isnull=True, location_id__in=list(self.locations))
-            )
-            .order_by("start")
+        for pk in self.locations:
+            hours = setup.opening.get(pk)
+            if hours is not None:
+                self.opening[pk] = hours
+        exceptions = [
+            exc
+            for pid in self.practitioner_ids
+            for exc in setup.practitioner_exceptions.get(pid, ())
+            if exc.start < end and exc.end > start
+        ] + [
+            exc
+            for pk in self.locations
+            for exc in setup.location_exceptions.get(pk, ())
+            if exc.start < end and exc.end > start
+        ]
+        self.exceptions: list[AvailabilityException] = sorted(
+            exceptions, key=lambda exc: (exc.start, exc.pk)
         )
 
     def keys(self) -> list[tuple[int, int]]:

@@ -1,8 +1,9 @@
-"""Appointment change events, sent after the transaction commits.
+"""Appointment change events, sent in a background worker after the transaction commits.
 
-The booking services call `appointment_changed_on_commit(...)`; other apps (HL7 SIU feed,
-reminders, waitlist offers, staff notices) connect receivers to `appointment_changed` instead of
-being called by scheduling, so scheduling never imports them.
+The booking services call `appointment_changed_on_commit(...)`, which queues one task per
+change in the same transaction (scheduling.tasks); a worker then sends `appointment_changed`.
+Other apps (HL7 SIU feed, reminders, waitlist offers, staff notices) connect receivers to it
+instead of being called by scheduling, so scheduling never imports them.
 
 Receivers get: sender=Appointment class, appointment_id (int), change (AppointmentChange),
 actor_id (int | None), via (str: "ui", "api", "patient-link", "hl7", "system").
@@ -28,18 +29,14 @@ class AppointmentChange(models.TextChoices):
 def appointment_changed_on_commit(
     *, appointment_id: int, change: AppointmentChange, actor_id: int | None, via: str = "ui"
 ) -> None:
-    from scheduling.models import Appointment
+    """Queue the announcement of a change (scheduling.tasks.announce_appointment_change).
 
-    def send() -> None:
-        appointment_changed.send_robust(
-            sender=Appointment,
-            appointment_id=appointment_id,
-            change=change,
-            actor_id=actor_id,
-            via=via,
-        )
+    Called inside the service's transaction, the task row is written in it (an outbox row): a
+    worker sees it when the change commits, and never if it rolls back; the receivers run in
+    the worker, not in the request."""
+    from scheduling.tasks import announce_appointment_change
 
-    transaction.on_commit(send)
+    announce_appointment_change.enqueue(appointment_id, str(change), actor_id, via)
 
 
 # Sent (on commit) when an opened slot is offered to a waitlisted patient; the messaging app

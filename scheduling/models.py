@@ -507,3 +507,19 @@ class WaitlistOffer(BaseModel):
 
     def __str__(self) -> str:
         return f"offer {self.public_id}"
+
+
+class SetupVersion(BaseModel):
+    """One row whose `token` changes whenever availability is set up differently: database
+    triggers (migration 0004) give it a new random value on any write to availability rules,
+    their types, changed occurrences, exceptions, opening hours or locations, whatever writes
+    them (services, the admin, bulk updates, SQL). Each process caches that reference data
+    (scheduling.setup_cache) and reads it again when the token it saw has changed."""
+
+    token = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"setup version {self.token}"

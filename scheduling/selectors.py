@@ -17,10 +17,11 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, TextField, Value
+from django.db.models.functions import Cast
 from django.http import Http404
 from django.utils import timezone
 
@@ -37,6 +38,7 @@ from scheduling.models import (
     AppointmentResource,
     AppointmentStatus,
     AppointmentType,
+    CancelledBy,
     Practitioner,
     Resource,
     WaitlistEntry,
@@ -138,6 +140,155 @@ def load_appointments(queryset: QuerySet[Appointment]) -> list[Appointment]:
     return rows
 
 
+class CalendarType(NamedTuple):
+    """What a calendar shows of an appointment's type (its colour class and name)."""
+
+    code: str
+    name: str
+
+
+class CalendarPatient:
+    """What a calendar cell shows of the patient: the name and the active alerts."""
+
+    __slots__ = ("banner_flags", "family_name", "given_name")
+
+    def __init__(self, family_name: str, given_name: str, flags: list[PatientFlag]) -> None:
+        self.family_name, self.given_name = family_name, given_name
+        self.banner_flags = (
+            sorted(flags, key=lambda flag: (flag.severity_rank, flag.kind))
+            if len(flags) > 1
+            else flags
+        )
+
+
+_STATUS_LABELS = dict(AppointmentStatus.choices)
+_CANCELLED_BY_LABELS = dict(CancelledBy.choices)
+
+
+class CalendarEntry:
+    """One appointment as the calendar draws it: plain values read with `values_list` (no
+    model instances), the type and patient it shows, its practitioners' and resources' ids."""
+
+    __slots__ = (
+        "appointment_type",
+        "cancelled_by",
+        "end",
+        "is_overbooked",
+        "patient",
+        "pk",
+        "practitioner_ids",
+        "public_id",
+        "resource_ids",
+        "start",
+        "status",
+    )
+
+    def __init__(
+        self, row: tuple[Any, ...], patient: CalendarPatient, appointment_type: CalendarType
+    ) -> None:
+        self.pk, self.status, self.is_overbooked = row[0], row[4], row[5]
+        self.public_id = _uuid_text(row[1])
+        self.start, self.end = _instant(row[2]), _instant(row[3])
+        self.cancelled_by: str = row[6]
+        self.appointment_type = appointment_type
+        self.patient = patient
+        self.practitioner_ids: list[int] = []
+        self.resource_ids: list[int] = []
+
+    def get_status_display(self) -> str:
+        return str(_STATUS_LABELS.get(self.status, self.status))
+
+    def get_cancelled_by_display(self) -> str:
+        return str(_CANCELLED_BY_LABELS.get(self.cancelled_by, self.cancelled_by))
+
+
+def _uuid_text(text: str) -> str:
+    """A UUID read as text in its usual form (SQLite stores 32 hex digits, PostgreSQL prints
+    the dashed form)."""
+    if len(text) == 32:
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return text
+
+
+def _instant(text: str) -> dt.datetime:
+    """A timestamp read as text (see _ENTRY_COLUMNS) as an aware UTC datetime."""
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+# The public id, start and end are read as text (the times parsed with datetime.fromisoformat):
+# several times faster than the drivers' own conversions (psycopg's timestamptz loader, Django's
+# SQLite converters), which were most of the cost of reading a long day. Both databases'
+# connections run in UTC.
+_AS_TEXT = {
+    "public_id_text": Cast("public_id", output_field=TextField()),
+    "start_text": Cast("start", output_field=TextField()),
+    "end_text": Cast("end", output_field=TextField()),
+}
+_ENTRY_COLUMNS = (
+    "id",
+    "public_id_text",
+    "start_text",
+    "end_text",
+    "status",
+    "is_overbooked",
+    "cancelled_by",
+    "patient_id",
+    "appointment_type__code",
+    "appointment_type__name",
+    "patient__family_name",
+    "patient__given_name",
+)
+
+
+def calendar_entries(queryset: QuerySet[Appointment]) -> list[CalendarEntry]:
+    """The calendar's view of the appointments `queryset` selects, in order, in three queries
+    whatever their number (appointments joined with type and patient name; their practitioner
+    and resource links; the patients' active alerts): plain rows, no model instances, so a
+    600-appointment day loads in a few milliseconds."""
+    rows = list(queryset.annotate(**_AS_TEXT).values_list(*_ENTRY_COLUMNS))
+    if not rows:
+        return []
+    chosen = queryset.order_by().values("id")
+    flags: dict[int, list[PatientFlag]] = {}
+    for flag in PatientFlag.objects.filter(
+        is_active=True, patient_id__in=queryset.order_by().values("patient_id")
+    ).only("id", "patient_id", "kind", "severity"):
+        flags.setdefault(flag.patient_id, []).append(flag)
+    patients: dict[int, CalendarPatient] = {}
+    types: dict[tuple[str, str], CalendarType] = {}
+    entries: dict[int, CalendarEntry] = {}
+    for row in rows:
+        patient = patients.get(row[7])
+        if patient is None:
+            patient = patients[row[7]] = CalendarPatient(row[10], row[11], flags.get(row[7], []))
+        kind = types.get((row[8], row[9]))
+        if kind is None:
+            kind = types[(row[8], row[9])] = CalendarType(row[8], row[9])
+        entries[row[0]] = CalendarEntry(row, patient, kind)
+    # Practitioner links (0) and resource links (1) in one query.
+    links = (
+        AppointmentPractitioner.objects.filter(appointment_id__in=chosen)
+        .order_by()
+        .values_list("appointment_id", "practitioner_id", Value(0))
+        .union(
+            AppointmentResource.objects.filter(appointment_id__in=chosen)
+            .order_by()
+            .values_list("appointment_id", "resource_id", Value(1)),
+            all=True,
+        )
+    )
+    for appointment_id, linked_id, is_resource in links:
+        entry = entries[appointment_id]
+        (entry.resource_ids if is_resource else entry.practitioner_ids).append(linked_id)
+    for entry in entries.values():
+        if len(entry.practitioner_ids) > 1:
+            entry.practitioner_ids.sort()
+        if len(entry.resource_ids) > 1:
+            entry.resource_ids.sort()
+    return list(entries.values())
+
+
 def _practitioner_order(practitioner: Practitioner) -> tuple[str, str, int]:
     return (practitioner.family_name, practitioner.given_name, practitioner.pk)
 
@@ -227,6 +378,22 @@ def appointments_for_location_day(
     _require_location(user, location, "appointment.day_list")
     start, end = day_bounds(location, day)
     rows = load_appointments(
+        Appointment.objects.filter(location=location, start__gte=start, start__lt=end).order_by(
+            "start", "id"
+        )
+    )
+    _list_event(user, "appointment.day_list", f"{location.code} {day.isoformat()}: {len(rows)}")
+    return rows
+
+
+def calendar_entries_for_location_day(
+    *, user: User, location: Location, day: dt.date
+) -> list[CalendarEntry]:
+    """The day view's read of `appointments_for_location_day`: the same appointments, access
+    check and audit event, as light CalendarEntry rows."""
+    _require_location(user, location, "appointment.day_list")
+    start, end = day_bounds(location, day)
+    rows = calendar_entries(
         Appointment.objects.filter(location=location, start__gte=start, start__lt=end).order_by(
             "start", "id"
         )

@@ -2,9 +2,14 @@
 
 Every service is atomic, keyword-only with `actor` first, writes an AppointmentEvent (the
 appointment's timeline) and an audit row (category "scheduling", the patient, field names only)
-in the same transaction, and announces the change after commit
-(scheduling.events.appointment_changed). `actor` may be None only for work that arrives without
-a signed-in user (`via` "patient-link", "hl7" or "system"); the audit row then names the channel.
+in the same transaction, and queues the announcement of the change in it too (one task row,
+sent as scheduling.events.appointment_changed by a background worker after commit). `actor` may
+be None only for work that arrives without a signed-in user (`via` "patient-link", "hl7" or
+"system"); the audit row then names the channel.
+
+Speed. Availability rules, exceptions and opening hours come from a per-process cache kept
+current by a database-maintained token (scheduling.setup_cache); the practitioner, resource and
+patient overlaps are read in one plain-SQL query (`_busy`).
 
 Double booking. The booking checks (availability, opening hours, exceptions, practitioner,
 resource and patient overlaps) run inside the transaction and name everything that clashes.
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -390,8 +396,18 @@ def _plan(
     if not location.is_active:
         raise ValidationError({"location": f"{location.name} is not active."})
     conflicts += _availability_conflicts(availability, chosen, location, start, end)
+    choice = _resource_choice(appointment_type, location, resources)
+    busy = _busy(
+        practitioner_ids=[p.pk for p in chosen],
+        resource_ids=choice.ids,
+        patient=patient,
+        start=start,
+        end=end,
+        block_end=block_end,
+        exclude=exclude,
+    )
     overbooked: set[int] = set()
-    clash = _practitioner_clashes(chosen, start, block_end, exclude)
+    clash = dict(busy.practitioners)
     if clash and overbook:
         overbooked = {pid for pid in clash if _by_id(chosen, pid).allows_overbooking}
         clash = {pid: rows for pid, rows in clash.items() if pid not in overbooked}
@@ -408,11 +424,9 @@ def _plan(
             )
             for row_start, row_end in rows
         ]
-    picked, resource_conflicts = _pick_resources(
-        appointment_type, location, resources, start, block_end, exclude
-    )
+    picked, resource_conflicts = _pick_resources(choice, location, busy.resources, start, block_end)
     conflicts += resource_conflicts
-    conflicts += _patient_conflicts(patient, location, start, end, exclude)
+    conflicts += _patient_conflicts(busy.patient, location)
     if conflicts:
         raise BookingConflict(conflicts)
     return _Plan(
@@ -502,21 +516,6 @@ def _practitioner_rows(
     return list(rows.order_by("start").values_list("practitioner_id", "start", "end"))
 
 
-def _practitioner_clashes(
-    practitioners: Sequence[Practitioner],
-    start: dt.datetime,
-    block_end: dt.datetime,
-    exclude: Appointment | None,
-) -> dict[int, list[tuple[dt.datetime, dt.datetime]]]:
-    """Busy rows of each practitioner overlapping [start, block_end)."""
-    clash: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
-    for pid, row_start, row_end in _practitioner_rows(
-        [p.pk for p in practitioners], start, block_end, exclude
-    ):
-        clash.setdefault(pid, []).append((row_start, row_end))
-    return clash
-
-
 def _resource_rows(
     resource_ids: Iterable[int],
     start: dt.datetime,
@@ -557,15 +556,22 @@ def _has_room(resource: Resource, rows: Sequence[tuple[dt.datetime, dt.datetime]
     return peak_concurrency(rows) < resource.capacity
 
 
-def _pick_resources(
-    appointment_type: AppointmentType,
-    location: Location,
-    resources: Iterable[Resource] | None,
-    start: dt.datetime,
-    block_end: dt.datetime,
-    exclude: Appointment | None,
-) -> tuple[list[Resource], list[Conflict]]:
-    """The resources named (checked), plus a free one of each required kind still missing."""
+@dataclass
+class _ResourceChoice:
+    given: dict[int, Resource]
+    needed: list[str]  # kinds the type requires that no given resource is
+    candidates: list[Resource]  # active resources of those kinds at the location
+
+    @property
+    def ids(self) -> list[int]:
+        return [*self.given, *(r.pk for r in self.candidates)]
+
+
+def _resource_choice(
+    appointment_type: AppointmentType, location: Location, resources: Iterable[Resource] | None
+) -> _ResourceChoice:
+    """The resources named (checked) and the candidates for each required kind still missing;
+    shared resources (capacity > 1) are locked (PostgreSQL) before their bookings are read."""
     given = {r.pk: r for r in (resources or [])}
     errors = [
         f"{r.name} is not at {location.name}."
@@ -589,7 +595,19 @@ def _pick_resources(
     if shared and connection.vendor == "postgresql":
         # Capacity > 1 is counted, not constrained: serialise bookings of the same resource.
         list(Resource.objects.select_for_update(no_key=True).filter(pk__in=shared).values("pk"))
-    busy = _resource_rows([*given, *(r.pk for r in candidates)], start, block_end, exclude)
+    return _ResourceChoice(given=given, needed=needed, candidates=candidates)
+
+
+def _pick_resources(
+    choice: _ResourceChoice,
+    location: Location,
+    busy: dict[int, list[tuple[dt.datetime, dt.datetime]]],
+    start: dt.datetime,
+    block_end: dt.datetime,
+) -> tuple[list[Resource], list[Conflict]]:
+    """The resources named (checked against their bookings, `busy`), plus a free one of each
+    required kind still missing."""
+    given, needed, candidates = choice.given, choice.needed, choice.candidates
     tz_name = location.time_zone
     conflicts: list[Conflict] = []
     for resource in given.values():
@@ -633,34 +651,101 @@ def _pick_resources(
 
 
 def _patient_conflicts(
-    patient: Patient,
-    location: Location,
-    start: dt.datetime,
-    end: dt.datetime,
-    exclude: Appointment | None,
+    rows: Sequence[tuple[str, dt.datetime, dt.datetime, str]], location: Location
 ) -> list[Conflict]:
-    others = Appointment.objects.filter(
-        patient=patient,
-        status__in=BLOCKING_STATUSES,
-        start__gte=start - MAX_APPOINTMENT_SPAN,
-        start__lt=end,
-        end__gt=start,
-    ).order_by("start")
-    if exclude is not None:
-        others = others.exclude(pk=exclude.pk)
     return [
         Conflict(
             kind="patient",
             label=f"an appointment ({type_name})",
             start=other_start,
             end=other_end,
-            object_id=str(public_id),
+            object_id=public_id,
             time_zone=location.time_zone,
         )
-        for public_id, other_start, other_end, type_name in others.values_list(
-            "public_id", "start", "end", "appointment_type__name"
-        )
+        for public_id, other_start, other_end, type_name in rows
     ]
+
+
+@dataclass
+class _Busy:
+    """What the booking could clash with, read in one query (`_busy`)."""
+
+    practitioners: dict[int, list[tuple[dt.datetime, dt.datetime]]]
+    resources: dict[int, list[tuple[dt.datetime, dt.datetime]]]
+    patient: list[tuple[str, dt.datetime, dt.datetime, str]]
+
+
+def _moment(value: Any) -> dt.datetime:
+    """A timestamp from a plain cursor: aware on PostgreSQL, UTC text on SQLite."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return dt.datetime.fromisoformat(str(value)).replace(tzinfo=dt.UTC)
+
+
+_PRACTITIONER_ROWS = AppointmentPractitioner._meta.db_table
+_RESOURCE_ROWS = AppointmentResource._meta.db_table
+_APPOINTMENTS = Appointment._meta.db_table
+_TYPES = AppointmentType._meta.db_table
+_BLOCKING = sorted(str(status) for status in BLOCKING_STATUSES)
+
+
+def _busy(
+    *,
+    practitioner_ids: Sequence[int],
+    resource_ids: Sequence[int],
+    patient: Patient,
+    start: dt.datetime,
+    end: dt.datetime,
+    block_end: dt.datetime,
+    exclude: Appointment | None,
+) -> _Busy:
+    """In one query (the booking's hottest read, so plain SQL rather than three ORM queries
+    built and compiled for every booking): the practitioners' and resources' blocking rows
+    overlapping [start, block_end) and the patient's own appointments overlapping [start, end),
+    each by start. The lower bound on start (MAX_APPOINTMENT_SPAN) keeps every part on its
+    (…, start) index."""
+    adapt = connection.ops.adapt_datetimefield_value
+    lowest = adapt(start - MAX_APPOINTMENT_SPAN)
+    begins, ends, block_ends = adapt(start), adapt(end), adapt(block_end)
+    not_this = " AND appointment_id <> %s" if exclude is not None else ""
+    # The patient's part first: its public id and type name give the columns their types (a
+    # NULL in the first part of a UNION would be taken for text on PostgreSQL).
+    statuses = ", ".join(["%s"] * len(_BLOCKING))
+    parts = [
+        f'SELECT 2, 0, a."start", a."end", a.public_id, t.name FROM {_APPOINTMENTS} a '  # noqa: S608
+        f"JOIN {_TYPES} t ON t.id = a.appointment_type_id "
+        f'WHERE a.patient_id = %s AND a.status IN ({statuses}) AND a."start" >= %s '
+        f'AND a."start" < %s AND a."end" > %s' + (" AND a.id <> %s" if exclude is not None else "")
+    ]
+    params: list[Any] = [patient.pk, *_BLOCKING, lowest, ends, begins]
+    params += [exclude.pk] if exclude is not None else []
+    for tag, table, column, ids in (
+        (0, _PRACTITIONER_ROWS, "practitioner_id", practitioner_ids),
+        (1, _RESOURCE_ROWS, "resource_id", resource_ids),
+    ):
+        if not ids:
+            continue
+        marks = ", ".join(["%s"] * len(ids))
+        parts.append(
+            f'SELECT {tag}, {column}, "start", "end", NULL, NULL FROM {table} '  # noqa: S608
+            f'WHERE {column} IN ({marks}) AND blocks AND "start" >= %s AND "start" < %s '
+            f'AND "end" > %s{not_this}'
+        )
+        params += [*ids, lowest, block_ends, begins]
+        params += [exclude.pk] if exclude is not None else []
+    busy = _Busy(practitioners={}, resources={}, patient=[])
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts) + " ORDER BY 1, 3, 2", params)
+        rows = cursor.fetchall()
+    for tag, pk, row_start, row_end, public_id, type_name in rows:
+        times = (_moment(row_start), _moment(row_end))
+        if tag == 0:
+            busy.practitioners.setdefault(pk, []).append(times)
+        elif tag == 1:
+            busy.resources.setdefault(pk, []).append(times)
+        else:
+            busy.patient.append((str(uuid.UUID(str(public_id))), *times, type_name))
+    return busy
 
 
 def _write_rows(appointment: Appointment, plan: _Plan, *, overbook: bool) -> None:

@@ -13,6 +13,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q
@@ -37,9 +38,10 @@ from scheduling.models import (
     WaitlistEntry,
 )
 from scheduling.selectors import (
+    CalendarEntry,
     CheckinBoard,
-    appointment_base_queryset,
-    appointments_for_location_day,
+    calendar_entries,
+    calendar_entries_for_location_day,
     day_bounds,
     practitioners_for_location,
     practitioners_for_user,
@@ -138,38 +140,23 @@ def rooms_for_location(location: Location) -> list[Resource]:
 # ---- the calendar grid ---------------------------------------------------------------------
 
 
-@dataclass
-class Block:
-    """One appointment as drawn in a calendar cell."""
-
-    appointment: Appointment
-    time: str
-    status_icon: str
-    movable: bool
-    classes: str
-    href: str
-
-
-@dataclass
-class Cell:
-    """kind: "slot" (bookable step, a link), "busy" (appointments), "off" (not available) or
-    "exception" (holiday, leave, blocked time, labelled). Cells covered by a rowspan are left out
-    of their row."""
-
-    kind: str
-    rowspan: int = 1
-    href: str = ""
-    label: str = ""
-    blocks: list[Block] = field(default_factory=list)
-    add_href: str = ""
+# Cells are printed here, once each, as HTML (every value escaped): a busy day has thousands of
+# cells, and building them as objects for the template engine (or a template tag) to print was
+# most of the day view's time. `calendar_rows` (scheduling_tags) only joins the rows.
+_HHMM = [f"{m // 60:02d}:{m % 60:02d}" for m in range(1441)]
+_STATUS_TEXT = {value: escape(label) for value, label in S.choices}
+_FREE_CELL = '<td class="free"></td>'
 
 
 @dataclass
 class Row:
+    """One row of local time; `cells` holds the HTML of the cells that start in it (cells
+    covered by a rowspan from above are left out)."""
+
     time: str
     minute: int
     is_hour: bool
-    cells: list[Cell] = field(default_factory=list)
+    cells: list[str] = field(default_factory=list)
     is_now: bool = False
 
 
@@ -183,7 +170,7 @@ class Column:
     resource: Resource | None = None
     free: list[Interval] = field(default_factory=list)
     exceptions: list[AvailabilityException] = field(default_factory=list)
-    appointments: list[Appointment] = field(default_factory=list)
+    appointments: list[CalendarEntry] = field(default_factory=list)
     allows_overbooking: bool = False
 
 
@@ -195,7 +182,7 @@ class Grid:
     by: str
     columns: list[Column]
     rows: list[Row]
-    cancelled: list[Appointment]
+    cancelled: list[CalendarEntry]
     now_minute: int | None
     type_legend: list[tuple[str, str]]
 
@@ -230,8 +217,7 @@ class _Clock:
 
 
 def _hhmm(minute: int) -> str:
-    minute = max(0, min(minute, 1440))
-    return f"{minute // 60:02d}:{minute % 60:02d}"
+    return _HHMM[max(0, min(minute, 1440))]
 
 
 def _opening_minutes(availability: Availability, location: Location, day: dt.date) -> list[int]:
@@ -282,21 +268,40 @@ def auto_step(columns: Sequence[Column], location: Location) -> int:
     return next((s for s in (15, 10) if all(m % s == 0 for m in marks)), 5)
 
 
-def _block(
-    appointment: Appointment, minutes: tuple[int, int], can_move: bool, prefix: str
-) -> Block:
+def _block_html(
+    appointment: CalendarEntry, minutes: tuple[int, int], can_move: bool, prefix: str
+) -> str:
+    """One appointment as drawn in a calendar cell: a link to its panel (draggable when it can
+    move) with its time, status (icon and words: never colour alone), patient, type and alerts."""
     status = appointment.status
-    classes = f"appt-type-{appointment.appointment_type.code} appt-{status}"
-    if appointment.is_overbooked:
-        classes += " appt-overbooked"
-    return Block(
-        appointment=appointment,
-        time=f"{_hhmm(minutes[0])}\u2013{_hhmm(minutes[1])}",
-        status_icon=STATUS_ICONS.get(status, "bi-circle"),
-        movable=can_move and status in MOVABLE,
-        classes=classes,
-        href=f"{prefix}{appointment.public_id}/",
-    )
+    kind = appointment.appointment_type
+    patient = appointment.patient
+    href = f"{prefix}{appointment.public_id}/"
+    overbooked = appointment.is_overbooked
+    parts = [
+        f'<a class="appt appt-type-{escape(kind.code)} appt-{escape(status)}',
+        ' appt-overbooked" ' if overbooked else '" ',
+        f'href="{href}" data-panel',
+        f' draggable="true" data-move="{href}reschedule/">'
+        if can_move and status in MOVABLE
+        else ">",
+        f'<span class="appt-line"><span class="appt-time">{_hhmm(minutes[0])}\u2013'
+        f"{_hhmm(minutes[1])}</span> "
+        f'<span class="appt-status"><i class="bi {STATUS_ICONS.get(status, "bi-circle")}" '
+        f'aria-hidden="true"></i> {_STATUS_TEXT.get(status) or escape(status)}</span></span>'
+        f'<span class="appt-patient">{escape(patient.family_name)}, '
+        f"{escape(patient.given_name)}</span>"
+        f'<span class="appt-type">{escape(kind.name)}',
+        " · overbooked</span>" if overbooked else "</span>",
+    ]
+    for flag in patient.banner_flags:
+        parts.append(
+            f'<span class="badge {flag.badge_class}"><span class="visually-hidden">'
+            f"{escape(flag.get_severity_display())} alert: </span>"
+            f"{escape(flag.get_kind_display())}</span>"
+        )
+    parts.append("</a>")
+    return "".join(parts)
 
 
 def _state(
@@ -311,6 +316,15 @@ def _state(
     return "off", ""
 
 
+def _spanned(kind: str, rowspan: int, label: str) -> str:
+    if kind == "exception":
+        return (
+            f'<td class="exception" rowspan="{rowspan}">'
+            f'<span class="exception-label">{escape(label)}</span></td>'
+        )
+    return f'<td class="off" rowspan="{rowspan}"></td>'
+
+
 def _column_cells(
     column: Column,
     *,
@@ -323,13 +337,15 @@ def _column_cells(
     can_move: bool,
     can_add: bool,
     prefix: str,
-) -> list[Cell | None]:
-    """The column's cell for each row: a Cell where one starts, None where a rowspan covers it."""
-    cells: list[Cell | None] = [None] * count
+) -> list[str | None]:
+    """The HTML of the column's cell in each row: where a cell starts, None where a rowspan
+    covers it. Empty bookable steps are links to the booking panel when `book_url` is given
+    (plain free cells otherwise)."""
+    cells: list[str | None] = [None] * count
     taken = [False] * count
     # Appointments: overlapping ones share one cell (side by side), spanning all their rows.
     clock = _Clock(column.day, tz)
-    spans: list[tuple[int, int, Appointment]] = []
+    spans: list[tuple[int, int, CalendarEntry]] = []
     minutes: dict[int, tuple[int, int]] = {}
     for appointment in column.appointments:
         start, end = clock(appointment.start), clock(appointment.end)
@@ -339,6 +355,7 @@ def _column_cells(
         spans.append((r0, max(r0 + 1, min(r1, count)), appointment))
     spans.sort(key=lambda item: (item[0], item[2].start, item[2].pk))
     day_text = column.day.isoformat()
+    slot_base = escape(f"{book_url}?{slot_query}&start={day_text}T")
     index = 0
     while index < len(spans):
         r0, r1, _ = spans[index]
@@ -348,48 +365,58 @@ def _column_cells(
             r1 = max(r1, spans[index][1])
             members.append(spans[index][2])
             index += 1
-        add_href = ""
+        add = ""
         if can_add and column.allows_overbooking:
-            add_href = (
-                f"{book_url}?{slot_query}&start={day_text}T{_hhmm(first + r0 * step)}&overbook=1"
+            add = (
+                f'<a class="appt-add" href="{slot_base}{_hhmm(first + r0 * step)}'
+                '&amp;overbook=1" data-panel aria-label="Overbook at this time">'
+                '<i class="bi bi-plus" aria-hidden="true"></i></a>'
             )
-        cells[r0] = Cell(
-            kind="busy",
-            rowspan=r1 - r0,
-            blocks=[_block(a, minutes[a.pk], can_move, prefix) for a in members],
-            add_href=add_href,
+        blocks = "".join(_block_html(a, minutes[a.pk], can_move, prefix) for a in members)
+        cells[r0] = (
+            f'<td class="busy" rowspan="{r1 - r0}"><div class="appts">{blocks}{add}</div></td>'
         )
         for row in range(r0, r1):
             taken[row] = True
     free = [(clock(s), clock(e)) for s, e in column.free]
     blocked = [
-        (
-            clock(exc.start),
-            clock(exc.end),
-            f"{exc.get_kind_display()}: {exc.reason}",
-        )
+        (clock(exc.start), clock(exc.end), f"{exc.get_kind_display()}: {exc.reason}")
         for exc in column.exceptions
     ]
-    previous: Cell | None = None
+    label = escape(column.label)
+    # A run of "off" or "exception" rows is one cell: (row it starts in, kind, label, rowspan).
+    run: list[Any] | None = None
     for row in range(count):
         if taken[row]:
-            previous = None
+            _close(cells, run)
+            run = None
             continue
         minute = first + row * step
-        kind, label = _state(minute, step, free, blocked)
+        kind, text = _state(minute, step, free, blocked)
         if kind == "slot":
-            time = _hhmm(minute)
-            cells[row] = Cell(
-                kind="slot",
-                href=f"{book_url}?{slot_query}&start={day_text}T{time}",
-                label=f"Book {time}, {column.label}",
-            )
-            previous = None
-        elif previous is not None and previous.kind == kind and previous.label == label:
-            previous.rowspan += 1
+            _close(cells, run)
+            run = None
+            if book_url:
+                time = _HHMM[minute]
+                cells[row] = (
+                    f'<td class="slot"><a href="{slot_base}{time}" data-panel data-slot '
+                    f'tabindex="-1" aria-label="Book {time}, {label}"></a></td>'
+                )
+            else:
+                cells[row] = _FREE_CELL
+        elif run is not None and run[1] == kind and run[2] == text:
+            run[3] += 1
         else:
-            previous = cells[row] = Cell(kind=kind, label=label)
+            _close(cells, run)
+            run = [row, kind, text, 1]
+    _close(cells, run)
     return cells
+
+
+def _close(cells: list[str | None], run: list[Any] | None) -> None:
+    """Write the cell of a finished run of "off" or "exception" rows."""
+    if run is not None:
+        cells[run[0]] = _spanned(run[1], run[3], run[2])
 
 
 def _rows(
@@ -447,7 +474,7 @@ def _now_minute(location: Location, days: Sequence[dt.date], now: dt.datetime) -
     return local.hour * 60 + local.minute
 
 
-def _legend(appointments: Iterable[Appointment]) -> list[tuple[str, str]]:
+def _legend(appointments: Iterable[CalendarEntry]) -> list[tuple[str, str]]:
     seen: dict[str, str] = {}
     for appointment in appointments:
         kind = appointment.appointment_type
@@ -455,9 +482,11 @@ def _legend(appointments: Iterable[Appointment]) -> list[tuple[str, str]]:
     return sorted(seen.items(), key=lambda item: item[1])
 
 
-def _split_cancelled(rows: Iterable[Appointment]) -> tuple[list[Appointment], list[Appointment]]:
-    shown: list[Appointment] = []
-    cancelled: list[Appointment] = []
+def _split_cancelled(
+    rows: Iterable[CalendarEntry],
+) -> tuple[list[CalendarEntry], list[CalendarEntry]]:
+    shown: list[CalendarEntry] = []
+    cancelled: list[CalendarEntry] = []
     for appointment in rows:
         (cancelled if appointment.status == S.CANCELLED else shown).append(appointment)
     return shown, cancelled
@@ -475,7 +504,7 @@ def calendar_day(
 ) -> Grid:
     """The day at a location, one column per practitioner (or per room), in a fixed number of
     queries whatever the number of appointments."""
-    appointments = appointments_for_location_day(user=user, location=location, day=day)
+    appointments = calendar_entries_for_location_day(user=user, location=location, day=day)
     practitioners = practitioners_for_location(location=location, user=user)
     shown, cancelled = _split_cancelled(appointments)
     start, end = day_bounds(location, day)
@@ -513,7 +542,7 @@ def _grid(
     by: str,
     columns: list[Column],
     availability: Availability,
-    cancelled: list[Appointment],
+    cancelled: list[CalendarEntry],
     book_url: str,
     now: dt.datetime | None,
     legend: list[tuple[str, str]],
@@ -535,11 +564,6 @@ def _grid(
     if now_minute is not None:
         for row in rows:
             row.is_now = row.minute <= now_minute < row.minute + step
-    if not can_book:
-        for row in rows:
-            for cell in row.cells:
-                if cell.kind == "slot":
-                    cell.kind, cell.href = "free", ""
     return Grid(
         location=location,
         days=days,
@@ -553,30 +577,22 @@ def _grid(
     )
 
 
-def _related(appointment: Appointment, name: str) -> Iterable[Any]:
-    """The prefetched practitioners or resources of an appointment (the selectors attach them),
-    read without building a related manager per appointment; a query only if not prefetched."""
-    cached = getattr(appointment, "_prefetched_objects_cache", {}).get(name)
-    return cached if cached is not None else getattr(appointment, name).all()
-
-
 def _practitioner_columns(
     location: Location,
     day: dt.date,
-    appointments: Sequence[Appointment],
+    appointments: Sequence[CalendarEntry],
     practitioners: Sequence[Practitioner],
     availability: Availability,
 ) -> list[Column]:
     start, end = day_bounds(location, day)
-    by_practitioner: dict[int, list[Appointment]] = {p.pk: [] for p in practitioners}
-    extra: dict[int, Practitioner] = {}
+    by_practitioner: dict[int, list[CalendarEntry]] = {p.pk: [] for p in practitioners}
     for appointment in appointments:
-        for practitioner in _related(appointment, "practitioners"):
-            if practitioner.pk not in by_practitioner:
-                by_practitioner[practitioner.pk] = []
-                extra[practitioner.pk] = practitioner
-            by_practitioner[practitioner.pk].append(appointment)
-    everyone = [*practitioners, *sorted(extra.values(), key=lambda p: (p.family_name, p.pk))]
+        for practitioner_id in appointment.practitioner_ids:
+            by_practitioner.setdefault(practitioner_id, []).append(appointment)
+    # Practitioners with appointments here who no longer work here (one query, only then).
+    missing = set(by_practitioner) - {p.pk for p in practitioners}
+    extra = Practitioner.objects.in_bulk(missing).values() if missing else []
+    everyone = [*practitioners, *sorted(extra, key=lambda p: (p.family_name, p.pk))]
     return [
         Column(
             key=str(p.public_id),
@@ -596,7 +612,7 @@ def _practitioner_columns(
 def _room_columns(
     location: Location,
     day: dt.date,
-    appointments: Sequence[Appointment],
+    appointments: Sequence[CalendarEntry],
     availability: Availability,
     start: dt.datetime,
     end: dt.datetime,
@@ -609,13 +625,13 @@ def _room_columns(
         for exc in availability.exceptions
         if exc.practitioner_id is None and exc.location_id == location.pk
     ]
-    by_room: dict[int, list[Appointment]] = {room.pk: [] for room in rooms}
-    unassigned: list[Appointment] = []
+    by_room: dict[int, list[CalendarEntry]] = {room.pk: [] for room in rooms}
+    unassigned: list[CalendarEntry] = []
     for appointment in appointments:
         placed = False
-        for resource in _related(appointment, "resources"):
-            if resource.pk in by_room:
-                by_room[resource.pk].append(appointment)
+        for resource_id in appointment.resource_ids:
+            if resource_id in by_room:
+                by_room[resource_id].append(appointment)
                 placed = True
         if not placed:
             unassigned.append(appointment)
@@ -654,22 +670,20 @@ def week_days(day: dt.date) -> list[dt.date]:
 
 def appointments_for_practitioner_week(
     *, user: User, location: Location, practitioner: Practitioner, days: Sequence[dt.date]
-) -> list[Appointment]:
+) -> list[CalendarEntry]:
     """The practitioner's appointments at the location over `days` (local), by start, audited as
     one query event."""
     if not user.can(Capability.VIEW_SCHEDULE) or location.pk not in user.location_ids:
         raise Http404("No such location.")
     start, _ = day_bounds(location, days[0])
     _, end = day_bounds(location, days[-1])
-    rows = list(
-        appointment_base_queryset()
-        .filter(
+    rows = calendar_entries(
+        Appointment.objects.filter(
             location=location,
             practitioners=practitioner,
             start__gte=start,
             start__lt=end,
-        )
-        .order_by("start", "id")
+        ).order_by("start", "id")
     )
     record(
         actor=user,

@@ -11,6 +11,7 @@ import pytest
 from core.models import Location
 from interop.hl7_codec import normalise
 from interop.mllp import MllpServer
+from scheduling.tests.announcing import committed  # noqa: F401  (a fixture)
 
 DATA = Path(__file__).parent / "data"
 

@@ -39,7 +39,7 @@ def test_booking_then_cancelling_sends_s12_then_s15(
     main_clinic: Location,
     persona: Any,
     mllp_destination: RemoteSystem,
-    django_capture_on_commit_callbacks: Any,
+    committed: Any,
 ) -> None:
     # given: an open clinic and a practitioner available on weekdays
     for weekday in range(5):
@@ -50,7 +50,7 @@ def test_booking_then_cancelling_sends_s12_then_s15(
     patient = PatientFactory(home_location=main_clinic)
     frontdesk = persona("frontdesk")
     # when: booked, delivered, cancelled, delivered
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         appointment = appointment_book(
             actor=frontdesk,
             patient=patient,
@@ -60,7 +60,7 @@ def test_booking_then_cancelling_sends_s12_then_s15(
             location=main_clinic,
         )
     outbound_send_pending()
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         appointment_cancel(
             actor=frontdesk, appointment=appointment, cancelled_by="patient", reason="unwell"
         )

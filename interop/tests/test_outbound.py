@@ -58,12 +58,12 @@ def test_a_booking_queues_an_s12_for_each_destination(
     mllp_destination: RemoteSystem,
     file_drop: Path,
     settings: object,
-    django_capture_on_commit_callbacks: Any,
+    committed: Any,
 ) -> None:
     # given: both destinations configured
     settings.PATIENTDESK_HL7_OUT_HOST = mllp_destination.host
     # when: scheduling announces the booking after its transaction commits
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         appointment_changed_on_commit(
             appointment_id=appointment.pk, change=AppointmentChange.BOOKED, actor_id=None
         )
@@ -177,11 +177,11 @@ def test_an_application_error_is_retried_after_a_back_off(
 def test_a_failed_attempt_schedules_the_next_delivery_run(
     appointment: Appointment,
     mllp_destination: RemoteSystem,
-    django_capture_on_commit_callbacks: Any,
+    committed: Any,
 ) -> None:
     mllp_destination.answer = lambda text: ack_for(text, "AR")
     queue(appointment)
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         outbound_send_pending()
     task = DBTaskResult.objects.filter(task_path="interop.tasks.deliver_hl7_messages").latest(
         "enqueued_at"
@@ -335,13 +335,13 @@ def test_a_failed_message_can_be_sent_again(
     appointment: Appointment,
     mllp_destination: RemoteSystem,
     persona: Any,
-    django_capture_on_commit_callbacks: Any,
+    committed: Any,
 ) -> None:
     # given
     manager = persona("officemanager")
     row = OutboundMessageFactory(status=OutboundStatus.FAILED, attempts=6, next_attempt_at=None)
     # when
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         outbound_retry(actor=manager, message=row)
     # then
     row.refresh_from_db()

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from scheduling.tests.announcing import committed  # noqa: F401  (a fixture)
+
 GATEWAY_TOKEN = "gateway-secret-token"
 
 

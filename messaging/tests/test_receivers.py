@@ -57,9 +57,9 @@ def test_booking_plans_the_reminders_of_the_appointment_type(
     persona: Callable[[str], User],
     main_clinic: Location,
     practitioner: Practitioner,
-    django_capture_on_commit_callbacks: Any,
+    committed: Any,
 ) -> None:
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         appointment = book(persona("frontdesk"), practitioner, main_clinic)
 
     rows = OutboundMessage.objects.filter(appointment=appointment).order_by("next_attempt_at")
@@ -74,14 +74,14 @@ def test_rescheduling_re_plans_the_reminders(
     persona: Callable[[str], User],
     main_clinic: Location,
     practitioner: Practitioner,
-    django_capture_on_commit_callbacks: Any,
+    committed: Any,
 ) -> None:
     # given
     frontdesk = persona("frontdesk")
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         appointment = book(frontdesk, practitioner, main_clinic)
     # when
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         moved = scheduling.appointment_reschedule(
             actor=frontdesk, appointment=appointment, start=local(9, 11)
         )
@@ -100,13 +100,13 @@ def test_a_clinic_cancellation_cancels_reminders_and_tells_the_patient(
     persona: Callable[[str], User],
     main_clinic: Location,
     practitioner: Practitioner,
-    django_capture_on_commit_callbacks: Any,
+    committed: Any,
 ) -> None:
     frontdesk = persona("frontdesk")
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         appointment = book(frontdesk, practitioner, main_clinic)
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         scheduling.appointment_cancel(
             actor=frontdesk, appointment=appointment, cancelled_by="clinic", reason="doctor ill"
         )
@@ -125,13 +125,13 @@ def test_a_patient_cancelling_by_phone_gets_no_notice(
     persona: Callable[[str], User],
     main_clinic: Location,
     practitioner: Practitioner,
-    django_capture_on_commit_callbacks: Any,
+    committed: Any,
 ) -> None:
     frontdesk = persona("frontdesk")
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         appointment = book(frontdesk, practitioner, main_clinic)
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         scheduling.appointment_cancel(
             actor=frontdesk, appointment=appointment, cancelled_by="patient", reason="called in"
         )
@@ -143,18 +143,18 @@ def test_a_freed_slot_offered_to_the_waitlist_is_sent_to_the_waiting_patient(
     persona: Callable[[str], User],
     main_clinic: Location,
     practitioner: Practitioner,
-    django_capture_on_commit_callbacks: Any,
+    committed: Any,
 ) -> None:
     # given a booked appointment and a patient waiting for that type
     frontdesk = persona("frontdesk")
     appointment_type = AppointmentTypeFactory(reminder_offsets_hours=[])
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         appointment = book(frontdesk, practitioner, main_clinic, appointment_type=appointment_type)
     waiting = WaitlistEntryFactory(
         location=main_clinic, appointment_type=appointment_type, status="waiting"
     )
     # when the appointment is cancelled
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         scheduling.appointment_cancel(
             actor=frontdesk, appointment=appointment, cancelled_by="clinic", reason="moved"
         )
@@ -170,7 +170,7 @@ def test_a_failing_receiver_does_not_break_the_booking(
     persona: Callable[[str], User],
     main_clinic: Location,
     practitioner: Practitioner,
-    django_capture_on_commit_callbacks: Any,
+    committed: Any,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -181,7 +181,7 @@ def test_a_failing_receiver_does_not_break_the_booking(
 
     monkeypatch.setattr(services, "appointment_change_notify", broken)
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         appointment = book(persona("frontdesk"), practitioner, main_clinic)
 
     assert Appointment.objects.filter(pk=appointment.pk).exists()

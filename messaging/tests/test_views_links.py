@@ -116,9 +116,9 @@ def test_a_cancelled_appointment_cannot_be_confirmed(appointment: Appointment) -
 
 
 def test_posting_a_cancel_link_cancels_for_the_patient_and_tells_staff(
-    appointment: Appointment, django_capture_on_commit_callbacks: Any
+    appointment: Appointment, committed: Any
 ) -> None:
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         response = Client().post(link(Purpose.CANCEL, appointment.public_id))
 
     appointment.refresh_from_db()
@@ -134,7 +134,7 @@ def test_posting_a_cancel_link_cancels_for_the_patient_and_tells_staff(
 
 
 def test_a_cancellation_through_a_link_offers_the_slot_to_the_waitlist(
-    appointment: Appointment, django_capture_on_commit_callbacks: Any
+    appointment: Appointment, committed: Any
 ) -> None:
     # given a patient waiting for this type at this location
     waiting = WaitlistEntryFactory(
@@ -144,7 +144,7 @@ def test_a_cancellation_through_a_link_offers_the_slot_to_the_waitlist(
         patient__preferred_contact="email",
     )
     # when the booked patient cancels through the link
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         Client().post(link(Purpose.CANCEL, appointment.public_id))
     # then the waiting patient is offered the freed slot by their reminder channel
     offer = WaitlistOffer.objects.get(entry=waiting)
@@ -285,11 +285,11 @@ def test_an_offer_link_shows_the_slot(open_offers: list[WaitlistOffer]) -> None:
 
 
 def test_the_first_to_accept_gets_the_slot(
-    open_offers: list[WaitlistOffer], django_capture_on_commit_callbacks: Any
+    open_offers: list[WaitlistOffer], committed: Any
 ) -> None:
     first, second = open_offers
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with committed():
         response = Client().post(link(Purpose.OFFER_ACCEPT, first.public_id))
 
     first.refresh_from_db()

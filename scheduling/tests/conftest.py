@@ -21,6 +21,7 @@ from patients.tests.factories import PatientFactory
 from scheduling.availability import zone
 from scheduling.models import AppointmentType, Practitioner
 from scheduling.services import appointment_book
+from scheduling.tests.announcing import committed  # noqa: F401  (a fixture)
 from scheduling.tests.factories import (
     AppointmentTypeFactory,
     AvailabilityRuleFactory,

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from core.models import Location
 from core.tests.factories import LocationFactory
+from scheduling import setup_cache
 from scheduling.availability import (
     Availability,
     free_intervals,
@@ -22,7 +23,13 @@ from scheduling.availability import (
     subtract,
     validate_rrule,
 )
-from scheduling.models import AvailabilityOccurrence, ExceptionKind, Practitioner
+from scheduling.models import (
+    AvailabilityOccurrence,
+    AvailabilityRule,
+    ExceptionKind,
+    Practitioner,
+    SetupVersion,
+)
 from scheduling.tests.conftest import local
 from scheduling.tests.factories import (
     AppointmentTypeFactory,
@@ -255,23 +262,108 @@ def test_blocked_time_splits_the_practitioners_day_only(
     ]
 
 
-@pytest.mark.django_db
-def test_loads_a_window_in_a_fixed_number_of_queries(
-    main_clinic: Location, django_assert_max_num_queries: object
-) -> None:
+def _ten_practitioners_window(main_clinic: Location) -> dict[str, object]:
     practitioners = [PractitionerFactory() for _ in range(10)]
     for practitioner in practitioners:
         AvailabilityRuleFactory(practitioner=practitioner, location=main_clinic)
     start, end = whole_day(dt.date(2026, 1, 12))
+    return {
+        "practitioner_ids": [p.pk for p in practitioners],
+        "start": start,
+        "end": end + dt.timedelta(days=30),
+        "appointment_type": AppointmentTypeFactory.build(pk=1),
+    }
 
-    with django_assert_max_num_queries(3):  # type: ignore[operator]
-        availability = Availability(
-            practitioner_ids=[p.pk for p in practitioners],
-            start=start,
-            end=end + dt.timedelta(days=30),
-            appointment_type=AppointmentTypeFactory.build(pk=1),
-        )
+
+@pytest.mark.django_db
+def test_loads_a_window_in_a_fixed_number_of_queries(
+    main_clinic: Location, django_assert_max_num_queries: object
+) -> None:
+    window = _ten_practitioners_window(main_clinic)
+
+    # the setup's version, rules, their types, changed occurrences, exceptions, then opening
+    # hours and holidays of the rules' locations
+    with django_assert_max_num_queries(7):  # type: ignore[operator]
+        availability = Availability(**window)
         assert len(availability.keys()) == 10
+
+
+@pytest.mark.django_db
+def test_reads_only_the_setup_version_while_nothing_changed(
+    main_clinic: Location, django_assert_num_queries: object
+) -> None:
+    # given
+    window = _ten_practitioners_window(main_clinic)
+    Availability(**window)
+
+    # when / then
+    with django_assert_num_queries(1):  # type: ignore[operator]
+        availability = Availability(**window)
+        assert len(availability.keys()) == 10
+
+
+@pytest.mark.django_db
+def test_without_a_setup_version_nothing_is_cached(
+    main_clinic: Location, django_assert_num_queries: object
+) -> None:
+    # given: the version row gone (e.g. a test database just flushed)
+    window = _ten_practitioners_window(main_clinic)
+    SetupVersion.objects.all().delete()
+    Availability(**window)
+
+    # when / then: loaded again in full, and still right
+    with django_assert_num_queries(7):  # type: ignore[operator]
+        availability = Availability(**window)
+        assert len(availability.keys()) == 10
+    assert setup_cache.current_token() is None
+
+
+@pytest.mark.django_db
+def test_sees_a_rule_changed_in_bulk_at_the_next_call(
+    practitioner: Practitioner, main_clinic: Location
+) -> None:
+    # given: loaded and cached
+    start, end = whole_day(dt.date(2026, 1, 12))
+    assert free_intervals(
+        practitioner_id=practitioner.pk, location_id=main_clinic.pk, start=start, end=end
+    )
+
+    # when: changed without the ORM's save() (the database's triggers still see it)
+    AvailabilityRule.objects.filter(practitioner=practitioner).update(is_active=False)
+
+    # then
+    assert not free_intervals(
+        practitioner_id=practitioner.pk, location_id=main_clinic.pk, start=start, end=end
+    )
+
+
+@pytest.mark.django_db
+def test_sees_new_exceptions_and_opening_hours_at_the_next_call(
+    practitioner: Practitioner, main_clinic: Location
+) -> None:
+    # given
+    start, end = whole_day(dt.date(2026, 1, 12))
+    before = free_intervals(
+        practitioner_id=practitioner.pk, location_id=main_clinic.pk, start=start, end=end
+    )
+
+    # when
+    OpeningHoursFactory(location=main_clinic, weekday=0, opens=dt.time(10), closes=dt.time(12))
+    AvailabilityExceptionFactory(
+        practitioner=practitioner,
+        location=main_clinic,
+        start=local(dt.date(2026, 1, 12), "10:30"),
+        end=local(dt.date(2026, 1, 12), "11:00"),
+    )
+
+    # then
+    assert before == [(local(dt.date(2026, 1, 12), "09:00"), local(dt.date(2026, 1, 12), "17:00"))]
+    assert free_intervals(
+        practitioner_id=practitioner.pk, location_id=main_clinic.pk, start=start, end=end
+    ) == [
+        (local(dt.date(2026, 1, 12), "10:00"), local(dt.date(2026, 1, 12), "10:30")),
+        (local(dt.date(2026, 1, 12), "11:00"), local(dt.date(2026, 1, 12), "12:00")),
+    ]
 
 
 # ---- the rule text ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django_tasks_db.models import DBTaskResult
 
 from accounts.models import User
 from audit.models import AuditEvent
@@ -25,6 +26,7 @@ from scheduling.models import (
     Practitioner,
 )
 from scheduling.services import BookingConflict, appointment_book, appointment_cancel
+from scheduling.tasks import announce_appointment_change, announce_queued_changes
 from scheduling.tests.conftest import local, next_dst_change
 from scheduling.tests.factories import (
     AppointmentTypeFactory,
@@ -83,7 +85,7 @@ def test_booking_writes_a_timeline_event_and_an_audit_row_with_field_names_only(
     assert "Dizziness" not in str(audit.fields) + audit.reason
 
 
-def test_booking_announces_the_change_after_commit(
+def test_booking_queues_one_announcement_that_a_worker_sends(
     book: Book,
     at: Callable[..., dt.datetime],
     frontdesk: User,
@@ -96,19 +98,38 @@ def test_booking_announces_the_change_after_commit(
 
     appointment_changed.connect(receiver)
     try:
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        # given: booked and committed; no receiver runs in the booking's request
+        with django_capture_on_commit_callbacks(execute=True):
             appointment = book(at("09:00"), via="api")
-        assert received == []  # nothing before the commit
-        for callback in callbacks:
-            callback()
+        assert received == []
+        queued = DBTaskResult.objects.filter(task_path=announce_appointment_change.module_path)
+        assert queued.count() == 1
+        assert queued.get().args_kwargs["args"] == [appointment.pk, "booked", frontdesk.pk, "api"]
+        # when: the worker runs it
+        announced = announce_queued_changes()
     finally:
         appointment_changed.disconnect(receiver)
 
+    # then
+    assert announced == 1
     assert len(received) == 1
     assert received[0]["appointment_id"] == appointment.pk
     assert received[0]["change"] == AppointmentChange.BOOKED
     assert received[0]["actor_id"] == frontdesk.pk
     assert received[0]["via"] == "api"
+    assert queued.get().status == "SUCCESSFUL"
+
+
+def test_a_refused_booking_queues_no_announcement(
+    book: Book, at: Callable[..., dt.datetime], ana: Practitioner
+) -> None:
+    book(at("09:00"))
+
+    with pytest.raises(BookingConflict):
+        book(at("09:15"))
+
+    queued = DBTaskResult.objects.filter(task_path=announce_appointment_change.module_path)
+    assert queued.count() == 1
 
 
 def test_back_to_back_appointments_both_succeed(

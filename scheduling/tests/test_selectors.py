@@ -18,12 +18,13 @@ from audit.services import record
 from core.models import Location
 from patients.models import BreakGlassGrant, Patient
 from patients.tests.factories import PatientFactory, PatientFlagFactory
-from scheduling.models import AppointmentType, Practitioner
+from scheduling.models import Appointment, AppointmentType, Practitioner
 from scheduling.selectors import (
     appointment_get_for_user,
     appointments_for_location_day,
     appointments_for_patient,
     appointments_for_practitioner_day,
+    calendar_entries_for_location_day,
     checkin_board,
     practitioners_for_location,
     split_upcoming,
@@ -40,7 +41,10 @@ pytestmark = pytest.mark.django_db
 
 
 def audit_append_queries(user: User) -> int:
-    """What one audit append costs in queries (the audit app's business, measured not assumed)."""
+    """What one more audit append costs in queries (the audit app's business, measured not
+    assumed): the first append of a transaction may cost more than the next ones, so one is made
+    first, as the calls measured after this come after it."""
+    record(actor=user, action=Action.QUERY, event="test.probe", category="scheduling")
     with CaptureQueriesContext(connection) as captured:
         record(actor=user, action=Action.QUERY, event="test.probe", category="scheduling")
     return len(captured.captured_queries)
@@ -163,6 +167,54 @@ def test_the_day_at_a_location_reads_in_a_fixed_number_of_queries(
     assert [r.start for r in rows] == sorted(r.start for r in rows)
     audit = last_audit()
     assert (audit.event, audit.action) == ("appointment.day_list", "query")
+
+
+@pytest.mark.parametrize("count", [5, 50])
+def test_the_calendars_read_of_a_day_takes_a_fixed_number_of_queries(
+    count: int,
+    frontdesk: User,
+    main_clinic: Location,
+    at: Any,
+    follow_up: AppointmentType,
+    django_assert_num_queries: Any,
+) -> None:
+    # given
+    _fill_day(count, main_clinic, at, follow_up)
+    AppointmentFactory(location=main_clinic, start=at("09:00", days=1))  # the next day
+    assert frontdesk.location_ids  # read once per request, whatever the page shows
+    assert frontdesk.capability_set
+    assert frontdesk.role_slugs
+    audit_cost = audit_append_queries(frontdesk)
+    # when: appointments (with type and patient name), alerts, practitioner and resource links,
+    # then the audit row
+    with django_assert_num_queries(3 + audit_cost):
+        rows = calendar_entries_for_location_day(
+            user=frontdesk, location=main_clinic, day=at("00:00").date()
+        )
+    # then: what a calendar cell shows, as plain values
+    assert len(rows) == count
+    assert [r.start for r in rows] == sorted(r.start for r in rows)
+    first = Appointment.objects.get(public_id=rows[0].public_id)
+    assert (rows[0].start, rows[0].end, rows[0].status) == (first.start, first.end, first.status)
+    assert rows[0].appointment_type == (follow_up.code, follow_up.name)
+    assert rows[0].patient.family_name == first.patient.family_name
+    assert [f.kind for f in rows[0].patient.banner_flags] == [
+        f.kind for f in first.patient.banner_flags
+    ]
+    assert rows[0].practitioner_ids == [p.pk for p in first.practitioners.all()]
+    assert rows[0].resource_ids == [r.pk for r in first.resources.all()]
+    assert rows[0].get_status_display() == first.get_status_display()
+    audit = last_audit()
+    assert (audit.event, audit.action) == ("appointment.day_list", "query")
+
+
+def test_another_locations_calendar_is_not_found(
+    outsider: User, main_clinic: Location, monday: dt.date
+) -> None:
+    with pytest.raises(Http404):
+        calendar_entries_for_location_day(user=outsider, location=main_clinic, day=monday)
+
+    assert last_audit().outcome == "denied"
 
 
 def test_the_day_is_the_locations_local_day(

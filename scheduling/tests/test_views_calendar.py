@@ -309,6 +309,29 @@ def test_day_view_answers_405_to_post(client_as: Any, main_clinic: Location) -> 
 # ---- a fixed number of queries ----------------------------------------------------------------
 
 
+def test_the_grid_escapes_names_and_labels_it_prints(
+    client_as: Any, book: Any, at: Any, patient: Any, main_clinic: Location, monday: dt.date
+) -> None:
+    # given a patient and a holiday whose text looks like markup
+    patient.family_name = "<b>O'Hara</b>"
+    patient.save()
+    book(at("09:00"))
+    AvailabilityExceptionFactory(
+        location=main_clinic,
+        start=local(monday, "13:00"),
+        end=local(monday, "14:00"),
+        reason='Staff "training" <i>',
+    )
+
+    # when
+    html = client_as("frontdesk").get(day_url(main_clinic, monday)).content.decode()
+
+    # then
+    assert "<b>O'Hara</b>" not in html
+    assert "&lt;b&gt;O&#x27;Hara&lt;/b&gt;, Buster" in html
+    assert "Staff &quot;training&quot; &lt;i&gt;" in html
+
+
 def _fill(
     location: Location, practitioners: list[Practitioner], day: dt.date, count: int, first: int = 0
 ) -> None:
