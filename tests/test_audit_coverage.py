@@ -12,6 +12,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -93,6 +94,19 @@ def _registration(o: dict[str, Any]) -> dict[str, Any]:
         "guarantor_relationship": "self",
         "coverage-relationship": "self",
     }
+
+
+def _unmatched_payment(o: dict[str, Any]) -> str:
+    """An 835 claim payment that matches none of our claims, in the unmatched queue."""
+    from billing.x12.edi835_samples import SampleClaim, SampleLine, SampleRemittance, render_835
+    from remittance.models import UnmatchedRemittance
+    from remittance.services import remittance_ingest
+
+    adjustment = ("CO", "45", Decimal("30.00"))
+    line = SampleLine("99213", Decimal("100.00"), Decimal("70.00"), (adjustment,))
+    data = render_835(SampleRemittance(claims=[SampleClaim("NOSUCHCLAIM", (line,))])).encode()
+    remittance_ingest(actor=None, data=data, file_name="audit-coverage.835")
+    return str(UnmatchedRemittance.objects.get().public_id)
 
 
 PATIENT_ROUTES: dict[str, Call] = {
@@ -302,6 +316,21 @@ PATIENT_ROUTES: dict[str, Call] = {
     "fhir:appointment-search": Call(
         "get", lambda o: "/fhir/r4/Appointment", scope="query", denied_as="servicedirector"
     ),
+    "remittance:unmatched_list": Call(
+        "get",
+        lambda o: "/remittances/unmatched/",
+        scope="query",
+        allowed_as="billing",
+        denied_as="frontdesk",
+    ),
+    "remittance:unmatched_resolve": Call(
+        "post",
+        lambda o: f"/remittances/unmatched/{_unmatched_payment(o)}/resolve/",
+        {"patient_control_number": "PD99999999"},
+        scope="query",
+        allowed_as="billing",
+        denied_as="frontdesk",
+    ),
 }
 
 NOT_PATIENT_DATA: dict[str, str] = {
@@ -338,6 +367,9 @@ NOT_PATIENT_DATA: dict[str, str] = {
     "fhir:schedule-read": "a practitioner's weekly availability, no patients; refusals audited",
     "fhir:slot-search": "free and busy times, no patient named; refusals audited",
     "fhir:slot-read": "one free or busy time, no patient named; refusals audited",
+    "remittance:file_list": "835 files received: names, counts, totals (no patient)",
+    "remittance:upload": "the 835 upload form (the POST is audited as remittance.upload)",
+    "remittance:job": "an upload's status and totals, payer names and traces (no patient)",
 }
 
 

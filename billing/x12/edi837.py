@@ -40,6 +40,7 @@ from billing.x12.claim837 import (
     Patient,
     Payer,
     Receiver,
+    ServiceLine,
     Submitter,
     Subscriber,
 )
@@ -184,6 +185,24 @@ def _sbr05(filing_indicator: str, responsibility: str, insurance_type: str, wher
     return ""
 
 
+@functools.lru_cache(maxsize=8192)
+def _line_problem(line: ServiceLine, diagnosis_count: int) -> str:
+    """What makes this service line unwritable in a claim of `diagnosis_count` diagnoses
+    ("" when nothing): equal lines are checked once."""
+    if len(line.modifiers) > MAX_MODIFIERS:
+        return f"at most {MAX_MODIFIERS} modifiers"
+    if not line.diagnosis_pointers or len(line.diagnosis_pointers) > MAX_POINTERS:
+        return f"1 to {MAX_POINTERS} diagnosis pointers"
+    for pointer in line.diagnosis_pointers:
+        if not 1 <= pointer <= diagnosis_count:
+            return f"diagnosis pointer {pointer} points at no diagnosis"
+    if not clean_id(line.procedure_code):
+        return "the procedure code is missing"
+    if line.charge < 0 or line.units <= 0:
+        return "charge and units must be positive"
+    return ""
+
+
 def check_claim(claim: Claim) -> None:
     """Raise Claim837Error if this claim cannot be written as a valid 837P."""
     where = f"claim {claim.patient_control_number!r}"
@@ -231,20 +250,11 @@ def check_claim(claim: Claim) -> None:
         raise Claim837Error(f"{where}: the rendering provider needs a 10-digit NPI and a name")
     subscriber = claim.subscriber
     _sbr05(subscriber.filing_indicator, subscriber.responsibility, subscriber.insurance_type, where)
+    diagnosis_count = len(claim.diagnoses)
     for number, line in enumerate(claim.lines, start=1):
-        if len(line.modifiers) > MAX_MODIFIERS:
-            raise Claim837Error(f"{where}, line {number}: at most {MAX_MODIFIERS} modifiers")
-        if not line.diagnosis_pointers or len(line.diagnosis_pointers) > MAX_POINTERS:
-            raise Claim837Error(f"{where}, line {number}: 1 to {MAX_POINTERS} diagnosis pointers")
-        for pointer in line.diagnosis_pointers:
-            if not 1 <= pointer <= len(claim.diagnoses):
-                raise Claim837Error(
-                    f"{where}, line {number}: diagnosis pointer {pointer} points at no diagnosis"
-                )
-        if not clean_id(line.procedure_code):
-            raise Claim837Error(f"{where}, line {number}: the procedure code is missing")
-        if line.charge < 0 or line.units <= 0:
-            raise Claim837Error(f"{where}, line {number}: charge and units must be positive")
+        problem = _line_problem(line, diagnosis_count)
+        if problem:
+            raise Claim837Error(f"{where}, line {number}: {problem}")
     other_ids = {clean_id(other.payer.payer_id) for other in claim.other_payers}
     for other in claim.other_payers:
         if other.relationship not in OTHER_SUBSCRIBER_RELATIONSHIPS:
@@ -297,6 +307,22 @@ def _other_payer(other: OtherPayer, where: str) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=8192)
+def _service_segments(line: ServiceLine) -> tuple[str, str]:
+    """SV1 and DTP*472 of a service line: equal lines (same code, charge, units, date, ...)
+    are written once per process, which a batch of one day's visits mostly consists of."""
+    procedure = "HC:" + clean_id(line.procedure_code, 48)
+    if line.modifiers:
+        procedure += "".join(":" + clean_id(mod, 2) for mod in line.modifiers)
+    pointers = ":".join(str(pointer) for pointer in line.diagnosis_pointers)
+    pos = clean_id(line.place_of_service, 2)
+    sv1 = f"SV1*{procedure}*{money(line.charge)}*UN*{quantity(line.units)}*{pos}**{pointers}"
+    end = line.service_date_end
+    if end is not None and end > line.service_date:
+        return sv1, f"DTP*472*RD8*{_d8(line.service_date)}-{_d8(end)}"
+    return sv1, f"DTP*472*D8*{_d8(line.service_date)}"
+
+
 def _claim(claim: Claim) -> list[str]:
     """Loops 2300-2430 of one claim."""
     where = f"claim {claim.patient_control_number!r}"
@@ -330,22 +356,8 @@ def _claim(claim: Claim) -> list[str]:
     for other in claim.other_payers:
         out += _other_payer(other, where)
     for number, line in enumerate(claim.lines, start=1):
-        procedure = "HC:" + clean_id(line.procedure_code, 48)
-        if line.modifiers:
-            procedure += "".join(":" + clean_id(mod, 2) for mod in line.modifiers)
-        pointers = ":".join(str(pointer) for pointer in line.diagnosis_pointers)
-        pos = clean_id(line.place_of_service, 2)
-        out.append(
-            f"LX*{number}",
-        )
-        out.append(
-            f"SV1*{procedure}*{money(line.charge)}*UN*{quantity(line.units)}*{pos}**{pointers}"
-        )
-        end = line.service_date_end
-        if end is not None and end > line.service_date:
-            out.append(f"DTP*472*RD8*{_d8(line.service_date)}-{_d8(end)}")
-        else:
-            out.append(f"DTP*472*D8*{_d8(line.service_date)}")
+        out.append(f"LX*{number}")
+        out += _service_segments(line)
         for adjudication in line.adjudications:
             code = "HC:" + clean_id(adjudication.procedure_code, 48)
             if adjudication.modifiers:
