@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--patients", type=int, help="override the number of seeded patients")
     parser.add_argument(
         "--suite",
-        choices=("all", "patients", "scheduling"),
+        choices=("all", "patients", "scheduling", "billing"),
         default="all",
         help="which benchmarks to run (default: all)",
     )
@@ -85,10 +85,13 @@ def main(argv: list[str] | None = None) -> int:
             from bench import schedule_bench
 
             scheduling = schedule_bench.run(database=args.database, quick=args.quick, full=full)
+        billing: list[Section] = []
+        if args.suite in ("all", "billing"):
+            billing = billing_benchmarks(args.database, quick=args.quick, full=full)
 
     say("")
     say(f"== results ({args.database}{', quick: no verdicts' if not full else ''}) ==")
-    everything = [*sections, *([scheduling] if scheduling is not None else [])]
+    everything = [*sections, *([scheduling] if scheduling is not None else []), *billing]
     targets = [target for section in everything for target in section.targets]
     for target in targets:
         say(f"{target.verdict:<4}  {target.name}: {target.measured}  (target {target.goal})")
@@ -105,7 +108,43 @@ def main(argv: list[str] | None = None) -> int:
             args.database, schedule_bench.render(args.database, scheduling, facts)
         )
         say("docs/performance.md: Scheduling section updated")
+    if write_docs and billing:
+        write_section(f"billing-{args.database}", render_billing(args.database, facts, billing))
+        say("docs/performance.md: Billing section updated")
     return 0
+
+
+def billing_benchmarks(database: str, *, quick: bool, full: bool) -> list[Section]:
+    """837P generation (from dataclasses, then end to end from database rows), 835 ingest and
+    posting (with edi-835-parser's parse-only speed as a reference), and on PostgreSQL the A/R
+    aging and KPI queries over 1,000,000 charge lines (250,000 claims x 4 lines)."""
+    from bench import billing_835, billing_837, billing_ar
+
+    claims = 500 if quick else 10_000
+    sections = [
+        billing_837.run(claims=claims, full=full, validate=not quick),
+        billing_837.run_export(claims=claims, full=full, validate=not quick),
+        billing_835.run(quick=quick, full=full),
+    ]
+    if database == "postgresql" or quick:
+        ar_claims = 2_000 if quick else 250_000
+        sections.append(billing_ar.run(claims=ar_claims, full=full))
+    return sections
+
+
+def render_billing(kind: str, facts: list[tuple[str, str]], sections: list[Section]) -> str:
+    title = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[kind]
+    lines = [f"### Billing on {title}", "", "Machine and software:", ""]
+    lines += [f"- {name}: {value}" for name, value in facts]
+    lines += ["", "| target | goal | measured | verdict |", "|---|---|---|---|"]
+    for section in sections:
+        for target in section.targets:
+            lines.append(
+                f"| {target.name} | {target.goal} | {target.measured} | {target.verdict} |"
+            )
+    for section in sections:
+        lines += ["", f"#### {section.title} ({title})", "", *section.lines]
+    return "\n".join(lines) + "\n"
 
 
 def patient_benchmarks(sizes: dict[str, int], full: bool) -> tuple[list[Section], float, int]:
