@@ -316,6 +316,22 @@ PATIENT_ROUTES: dict[str, Call] = {
     "fhir:appointment-search": Call(
         "get", lambda o: "/fhir/r4/Appointment", scope="query", denied_as="servicedirector"
     ),
+    "receivables:aging": Call(
+        "get",
+        lambda o: "/receivables/?by=patient",
+        scope="query",
+        allowed_as="billing",
+        denied_as="servicedirector",
+        expect_action="query",
+    ),
+    "receivables:aging_csv": Call(
+        "get",
+        lambda o: "/receivables/aging.csv?by=patient",
+        scope="query",
+        allowed_as="billing",
+        denied_as="servicedirector",
+        expect_action="export",
+    ),
     "remittance:unmatched_list": Call(
         "get",
         lambda o: "/remittances/unmatched/",
@@ -367,6 +383,7 @@ NOT_PATIENT_DATA: dict[str, str] = {
     "fhir:schedule-read": "a practitioner's weekly availability, no patients; refusals audited",
     "fhir:slot-search": "free and busy times, no patient named; refusals audited",
     "fhir:slot-read": "one free or busy time, no patient named; refusals audited",
+    "receivables:kpis": "revenue-cycle KPIs: counts and amounts, no patient (refusals audited)",
     "remittance:file_list": "835 files received: names, counts, totals (no patient)",
     "remittance:upload": "the 835 upload form (the POST is audited as remittance.upload)",
     "remittance:job": "an upload's status and totals, payer names and traces (no patient)",

@@ -322,6 +322,7 @@ class Claim(BaseModel):
             models.Index(fields=["patient", "date_of_service"], name="billing_claim_patient_idx"),
             models.Index(fields=["payer_claim_number"], name="billing_claim_payer_no_idx"),
             models.Index(fields=["date_of_service"], name="billing_claim_dos_idx"),
+            models.Index(fields=["submitted_at"], name="billing_claim_submitted_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -372,7 +373,10 @@ class ClaimEvent(BaseModel):
 
     class Meta:
         ordering = ["claim_id", "at", "id"]
-        indexes = [models.Index(fields=["claim", "at"], name="billing_claimevent_claim_idx")]
+        indexes = [
+            models.Index(fields=["claim", "at"], name="billing_claimevent_claim_idx"),
+            models.Index(fields=["to_status", "at"], name="billing_claimevent_status_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_status or '-'} -> {self.to_status or '-'}"

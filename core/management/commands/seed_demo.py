@@ -94,6 +94,7 @@ class Command(BaseCommand):
             raise CommandError("--claims must be 0 or more.")
         if options["if_empty"] and demo.demo_users_exist():
             # Loaded before: add only what a later version brought (each step runs once).
+            self.stdout.write("Demo data already loaded; adding only parts that are missing.")
             if not demo_schedule.schedule_exists():
                 self._seed_schedule(options, options["verbosity"] >= 1)
             self._seed_billing(options, options["verbosity"] >= 1)

@@ -1,0 +1,482 @@
+"""A/R aging by payer or by patient: two SQL aggregate queries, no Python loop over claims.
+
+What is outstanding
+-------------------
+* Insurance A/R, per claim: the claim's total charge, plus every ledger movement on the
+  INSURANCE_AR account posted against the claim (`JournalTransaction.claim_reference` = the
+  claim's patient control number; payments, adjustments and transfers to the patient are
+  credits, their reversals debits). Charge postings are left out of that sum: the claim's total
+  charge already counts them. A secondary or tertiary claim starts from what the earlier payers
+  left: total charge minus their payments and their non-patient (CO/OA/PI/CR) adjustments.
+  Claims counted: every status but void, resubmitted (its replacement counts) and closed, and
+  never a frequency-8 void claim.
+* Patient A/R, per patient: the PATIENT_AR ledger balance (patient responsibility), aged by the
+  service date each amount carries; credits without one (payments, refunds) and net credits
+  are applied to the oldest amounts first, a credit left over sits in 0-30, exactly as
+  `patientaccounts.aging.age_balance` does for one patient.
+
+Aging basis
+-----------
+* service: days from the claim's date of service to the as-of date.
+* submission: days from the (local) date the claim was submitted; a claim not submitted by the
+  as-of date ages from its date of service. Patient A/R always ages by service date.
+
+Buckets are 0-30, 31-60, 61-90, 91-120 and 120+ days; an amount dated after the as-of date sits
+in 0-30. Each amount lands in exactly one bucket, so the buckets always sum to the total.
+The as-of date counts ledger postings made up to the end of that day (local time) and claims
+with a date of service up to it; a claim's status is today's. For today (or later) every
+posting counts and the patient part skips the transactions' times (the ledger is never
+post-dated).
+
+Performance (bench/billing_ar.py, PostgreSQL, 250,000 claims x 4 lines, 2.4 M ledger entries):
+the claim scan is cheap; the per-claim credits are not, because a ledger entry does not carry
+its claim: finding the INSURANCE_AR credits of each claim joins every entry to its transaction
+(`claim_reference` lives on the transaction). Copying the claim reference onto the entry (as
+`patient` and `service_date` already are) with a partial covering index makes it one index
+scan; see the report in bench/billing_ar.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, models
+from django.utils import timezone
+
+BUCKETS: tuple[str, ...] = ("0-30", "31-60", "61-90", "91-120", "120+")
+UPPER_DAYS: tuple[int, ...] = (30, 60, 90, 120)
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+PATIENT_ROW_KEY = "patient-responsibility"
+
+
+class Basis(models.TextChoices):
+    SERVICE = "service", "Date of service"
+    SUBMISSION = "submission", "Date of submission"
+
+
+class GroupBy(models.TextChoices):
+    PAYER = "payer", "Payer"
+    PATIENT = "patient", "Patient"
+
+
+# Claim statuses whose balance is still receivable (see the module docstring).
+EXCLUDED_STATUSES = ("void", "resubmitted", "closed")
+
+
+def bucket_index(days: int) -> int:
+    """0..4: the bucket of an amount `days` old (negative: dated after the as-of date)."""
+    for index, upper in enumerate(UPPER_DAYS):
+        if days <= upper:
+            return index
+    return len(UPPER_DAYS)
+
+
+def bucket_start_dates(as_of: dt.date) -> list[dt.date]:
+    """The earliest date of buckets 0..3: an amount dated on/after starts[i] is in bucket <= i."""
+    return [as_of - dt.timedelta(days=upper) for upper in UPPER_DAYS]
+
+
+def local_day_start(day: dt.date) -> dt.datetime:
+    """Midnight at the start of `day` in the clinic's time zone (aware)."""
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def covers_every_posting(as_of: dt.date) -> bool:
+    """True when the as-of date is today or later: the ledger is never post-dated (postings
+    carry now, or an earlier time for back-dated imports), so every posting counts and the
+    patient part of the report need not read the transactions' times."""
+    return as_of >= timezone.localdate()
+
+
+def money(value: Any) -> Decimal:
+    """A database sum as cents (SQLite answers floats, PostgreSQL Decimals, NULL for none)."""
+    if value is None:
+        return ZERO
+    return Decimal(str(value)).quantize(CENT)
+
+
+@dataclass(frozen=True)
+class AgingRow:
+    key: str
+    name: str
+    buckets: tuple[Decimal, ...]
+    insurance: Decimal = ZERO
+    patient: Decimal = ZERO
+    mrn: str = ""
+    public_id: str = ""
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.buckets, ZERO)
+
+    def as_pairs(self) -> list[tuple[str, Decimal]]:
+        return list(zip(BUCKETS, self.buckets, strict=True))
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"key": self.key, "name": self.name}
+        if self.mrn:
+            out["mrn"] = self.mrn
+        out.update({label: str(amount) for label, amount in self.as_pairs()})
+        out["insurance"] = str(self.insurance)
+        out["patient"] = str(self.patient)
+        out["total"] = str(self.total)
+        return out
+
+
+@dataclass(frozen=True)
+class AgingReport:
+    as_of: dt.date
+    basis: str
+    by: str
+    rows: list[AgingRow]
+    totals: AgingRow
+    row_count: int  # rows in the whole report (rows may be the first `limit` of them)
+    buckets: tuple[str, ...] = field(default=BUCKETS)
+
+    @property
+    def by_patient(self) -> bool:
+        return self.by == GroupBy.PATIENT
+
+    @property
+    def truncated(self) -> bool:
+        return self.row_count > len(self.rows)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The documented JSON shape of `manage.py ar_aging --json` (amounts as strings)."""
+        totals = self.totals.as_dict()
+        totals.pop("key", None)
+        totals.pop("name", None)
+        return {
+            "as_of": self.as_of.isoformat(),
+            "basis": self.basis,
+            "by": self.by,
+            "buckets": list(self.buckets),
+            "rows": [row.as_dict() for row in self.rows],
+            "totals": totals,
+        }
+
+
+# --- SQL --------------------------------------------------------------------------------------
+
+
+def _tables() -> dict[str, str]:
+    from billing.models import Claim, ClaimPriorAdjustment, ClaimPriorPayment, Encounter, Payer
+    from patientaccounts.models import JournalEntry, JournalTransaction
+    from patients.models import Patient
+
+    qn = connection.ops.quote_name
+    return {
+        "claim": qn(Claim._meta.db_table),
+        "encounter": qn(Encounter._meta.db_table),
+        "payer": qn(Payer._meta.db_table),
+        "prior_payment": qn(ClaimPriorPayment._meta.db_table),
+        "prior_adjustment": qn(ClaimPriorAdjustment._meta.db_table),
+        "entry": qn(JournalEntry._meta.db_table),
+        "txn": qn(JournalTransaction._meta.db_table),
+        "patient": qn(Patient._meta.db_table),
+    }
+
+
+def _placeholders(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _bucket_case(column: str, starts: Sequence[Any], params: list[Any]) -> str:
+    """CASE giving 0..4 for `column` against bucket start bounds (dates or datetimes)."""
+    parts = []
+    for index, start in enumerate(starts):
+        parts.append(f"WHEN {column} >= %s THEN {index}")
+        params.append(start)
+    return f"CASE {' '.join(parts)} ELSE {len(starts)} END"
+
+
+def _insurance_sql(
+    *, basis: str, as_of: dt.date, location_ids: Collection[int] | None, params: list[Any]
+) -> str:
+    """One row per receivable claim: payer_id, patient_id, bucket (0..4), amount."""
+    t = _tables()
+    end = local_day_start(as_of + dt.timedelta(days=1))
+    dates = bucket_start_dates(as_of)
+    credits_params: list[Any] = [end]
+    credits = (
+        f"SELECT t.claim_reference AS ref, SUM(e.amount) AS amount "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"FROM {t['entry']} e JOIN {t['txn']} t ON t.id = e.transaction_id "
+        f"WHERE e.account = 'insurance_ar' AND t.kind <> 'charge' AND t.claim_reference > '' "
+        f"AND t.posted_at < %s GROUP BY t.claim_reference"
+    )
+    prior = (
+        f"SELECT claim_id, SUM(amount) AS amount FROM ("  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"SELECT claim_id, amount FROM {t['prior_payment']} "
+        f"UNION ALL SELECT claim_id, amount FROM {t['prior_adjustment']} WHERE group_code <> 'PR'"
+        f") pr GROUP BY claim_id"
+    )
+    bucket_params: list[Any] = []
+    by_service = _bucket_case("c.date_of_service", dates, bucket_params)
+    if basis == Basis.SUBMISSION:
+        sub_params: list[Any] = [end]
+        by_submission = _bucket_case(
+            "c.submitted_at", [local_day_start(d) for d in dates], sub_params
+        )
+        bucket = (
+            f"CASE WHEN c.submitted_at IS NOT NULL AND c.submitted_at < %s "
+            f"THEN {by_submission} ELSE {by_service} END"
+        )
+        bucket_params = sub_params + bucket_params
+    else:
+        bucket = by_service
+    location_join = ""
+    location_params: list[Any] = []
+    if location_ids is not None:
+        ids = sorted(location_ids) or [-1]
+        location_join = (
+            f"JOIN {t['encounter']} enc ON enc.id = c.encounter_id "
+            f"AND enc.location_id IN ({_placeholders(ids)}) "
+        )
+        location_params = list(ids)
+    excluded = list(EXCLUDED_STATUSES)
+    params += [*bucket_params, *credits_params, *location_params, *excluded, as_of]
+    return (
+        f"SELECT c.payer_id, c.patient_id, {bucket}, "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"c.total_charge - COALESCE(pr.amount, 0) + COALESCE(cr.amount, 0), 'ins' "
+        f"FROM {t['claim']} c "
+        f"LEFT JOIN ({credits}) cr ON cr.ref = c.patient_control_number "
+        f"LEFT JOIN ({prior}) pr ON pr.claim_id = c.id "
+        f"{location_join}"
+        f"WHERE c.status NOT IN ({_placeholders(excluded)}) AND c.frequency_code <> '8' "
+        f"AND c.date_of_service <= %s"
+    )
+
+
+def _patient_sql(
+    *, as_of: dt.date, location_ids: Collection[int] | None
+) -> tuple[str, list[Any], str, list[Any]]:
+    """Patient A/R per (patient, bucket), credits applied oldest first (FIFO) in SQL: a WITH
+    clause and a SELECT of (payer_id NULL, patient_id, bucket, amount, 'pat'), each with its
+    parameters."""
+    t = _tables()
+    end = local_day_start(as_of + dt.timedelta(days=1))
+    location_join = ""
+    with_params: list[Any] = []
+    if location_ids is not None:
+        ids = sorted(location_ids) or [-1]
+        location_join = (
+            f"JOIN {t['patient']} p ON p.id = e.patient_id "
+            f"AND p.home_location_id IN ({_placeholders(ids)}) "
+        )
+        with_params += ids
+    posted = ""
+    if not covers_every_posting(as_of):
+        posted = f"JOIN {t['txn']} t ON t.id = e.transaction_id AND t.posted_at < %s "
+        with_params.insert(0, end)
+    credit = "CASE WHEN pool.p < 0 THEN -pool.p ELSE 0 END"
+    with_clause = (
+        f"WITH net AS ("  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"SELECT e.patient_id AS pid, e.service_date AS sd, SUM(e.amount) AS amt "
+        f"FROM {t['entry']} e {posted}{location_join}"
+        f"WHERE e.account = 'patient_ar' "
+        f"GROUP BY e.patient_id, e.service_date), "
+        f"pool AS (SELECT pid, SUM(CASE WHEN sd IS NULL OR amt < 0 THEN amt ELSE 0 END) AS p, "
+        f"SUM(CASE WHEN sd IS NOT NULL AND amt > 0 THEN amt ELSE 0 END) AS owed "
+        f"FROM net GROUP BY pid), "
+        f"items AS (SELECT pid, sd, amt, SUM(amt) OVER (PARTITION BY pid ORDER BY sd "
+        f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum "
+        f"FROM net WHERE sd IS NOT NULL AND amt > 0), "
+        f"rem AS (SELECT items.pid, items.sd, "
+        f"CASE WHEN items.cum - {credit} <= 0 THEN 0 "
+        f"WHEN items.cum - {credit} >= items.amt THEN items.amt "
+        f"ELSE items.cum - {credit} END AS r "
+        f"FROM items JOIN pool ON pool.pid = items.pid)"
+    )
+    select_params: list[Any] = []
+    bucket = _bucket_case("rem.sd", bucket_start_dates(as_of), select_params)
+    select = (
+        f"SELECT CAST(NULL AS BIGINT) AS payer_id, rem.pid AS patient_id, "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"{bucket} AS bucket, rem.r AS amount, 'pat' AS source FROM rem "
+        f"UNION ALL "
+        f"SELECT CAST(NULL AS BIGINT), pool.pid, 0, pool.p + CASE WHEN {credit} < pool.owed "
+        f"THEN {credit} ELSE pool.owed END, 'pat' FROM pool"
+    )
+    return with_clause, with_params, select, select_params
+
+
+def _bucket_sums(prefix: str = "") -> str:
+    sums = [
+        f"SUM(CASE WHEN {prefix}bucket = {index} THEN {prefix}amount ELSE 0 END) AS b{index}"
+        for index in range(len(BUCKETS))
+    ]
+    sums.append(
+        f"SUM(CASE WHEN {prefix}source = 'ins' THEN {prefix}amount ELSE 0 END) AS insurance"
+    )
+    sums.append(f"SUM(CASE WHEN {prefix}source = 'pat' THEN {prefix}amount ELSE 0 END) AS patient")
+    return ", ".join(sums)
+
+
+def _detail(
+    *, basis: str, as_of: dt.date, location_ids: Collection[int] | None
+) -> tuple[str, str, list[Any]]:
+    """Both kinds of A/R as (payer_id, patient_id, bucket, amount, source) rows: the WITH
+    clause, the SELECT, and the parameters of both in order."""
+    with_clause, with_params, patient, patient_params = _patient_sql(
+        as_of=as_of, location_ids=location_ids
+    )
+    insurance_params: list[Any] = []
+    insurance = _insurance_sql(
+        basis=basis, as_of=as_of, location_ids=location_ids, params=insurance_params
+    )
+    params = [*with_params, *patient_params, *insurance_params]
+    return with_clause, f"{patient} UNION ALL {insurance}", params
+
+
+def _row(
+    values: Sequence[Any], *, key: str, name: str, mrn: str = "", public_id: str = ""
+) -> AgingRow:
+    buckets = tuple(money(v) for v in values[: len(BUCKETS)])
+    insurance, patient = money(values[len(BUCKETS)]), money(values[len(BUCKETS) + 1])
+    return AgingRow(
+        key=key,
+        name=name,
+        buckets=buckets,
+        insurance=insurance,
+        patient=patient,
+        mrn=mrn,
+        public_id=public_id,
+    )
+
+
+def _adapt(value: Any) -> Any:
+    """Parameters as the backend stores them (SQLite keeps datetimes as naive UTC text)."""
+    if isinstance(value, dt.datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, dt.date):
+        return connection.ops.adapt_datefield_value(value)
+    return value
+
+
+def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_adapt(value) for value in params])
+        return list(cursor.fetchall())
+
+
+def _nonzero(alias: str) -> str:
+    return " OR ".join(f"{alias}.b{index} <> 0" for index in range(len(BUCKETS)))
+
+
+def compute_aging(
+    *,
+    by: str,
+    basis: str,
+    as_of: dt.date,
+    location_ids: Collection[int] | None = None,
+    limit: int | None = None,
+) -> AgingReport:
+    """The aging report (no access check: see receivables.selectors). `location_ids` limits it
+    to claims of encounters at, and patients whose home is at, those locations (None: all).
+    By payer there is one row per payer plus one for patient responsibility (one query); by
+    patient one row per patient with a balance, the largest first, the first `limit` of them
+    (one query: the totals and the row count come along as window aggregates)."""
+    if by not in GroupBy.values:
+        raise ValueError(f"by: '{by}' is not one of {', '.join(GroupBy.values)}.")
+    if basis not in Basis.values:
+        raise ValueError(f"basis: '{basis}' is not one of {', '.join(Basis.values)}.")
+    t = _tables()
+    with_clause, select, params = _detail(basis=basis, as_of=as_of, location_ids=location_ids)
+    if by == GroupBy.PAYER:
+        sql = (
+            f"{with_clause} SELECT d.payer_id, py.name, {_bucket_sums('d.')} "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+            f"FROM ({select}) d LEFT JOIN {t['payer']} py ON py.id = d.payer_id "
+            f"GROUP BY d.payer_id, py.name"
+        )
+        rows = []
+        for values in _fetch(sql, params):
+            payer_id, payer_name = values[0], values[1]
+            row = _row(
+                values[2:],
+                key=PATIENT_ROW_KEY if payer_id is None else str(payer_id),
+                name="Patient responsibility" if payer_id is None else str(payer_name),
+            )
+            if any(row.buckets):
+                rows.append(row)
+        rows.sort(key=lambda r: (r.key == PATIENT_ROW_KEY, r.name.lower(), r.key))
+        return AgingReport(
+            as_of=as_of,
+            basis=basis,
+            by=by,
+            rows=rows,
+            totals=_sum_rows(rows),
+            row_count=len(rows),
+        )
+    grouped = (
+        f"SELECT d.patient_id AS patient_id, {_bucket_sums('d.')}, SUM(d.amount) AS total "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"FROM ({select}) d GROUP BY d.patient_id"
+    )
+    columns = [*(f"g.b{index}" for index in range(len(BUCKETS))), "g.insurance", "g.patient"]
+    # The totals and the row count ride along as window aggregates, computed over every row
+    # before LIMIT: one pass over the data for the page.
+    windows = ", ".join(f"SUM({column}) OVER ()" for column in columns)
+    limit_sql = " LIMIT %s" if limit is not None else ""
+    rows_sql = (
+        f"{with_clause} SELECT g.patient_id, p.mrn, p.family_name, p.given_name, "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"p.public_id, {', '.join(columns)}, COUNT(*) OVER (), {windows} "
+        f"FROM ({grouped}) g JOIN {t['patient']} p ON p.id = g.patient_id "
+        f"WHERE {_nonzero('g')} ORDER BY g.total DESC, p.mrn{limit_sql}"
+    )
+    rows = []
+    width = len(columns)
+    totals = _row([None] * width, key="total", name="Total")
+    row_count = 0
+    for values in _fetch(rows_sql, [*params, *([limit] if limit is not None else [])]):
+        public_id = _uuid_text(values[4])
+        rows.append(
+            _row(
+                values[5 : 5 + width],
+                key=public_id,
+                name=f"{values[2]}, {values[3]}",
+                mrn=str(values[1]),
+                public_id=public_id,
+            )
+        )
+        row_count = int(values[5 + width])
+        totals = _row(values[6 + width :], key="total", name="Total")
+    return AgingReport(
+        as_of=as_of, basis=basis, by=by, rows=rows, totals=totals, row_count=row_count
+    )
+
+
+def _uuid_text(value: Any) -> str:
+    import uuid
+
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(uuid.UUID(str(value)))
+
+
+def _sum_rows(rows: Sequence[AgingRow]) -> AgingRow:
+    width = len(BUCKETS)
+    buckets = tuple(sum((row.buckets[i] for row in rows), ZERO) for i in range(width))
+    return AgingRow(
+        key="total",
+        name="Total",
+        buckets=buckets,
+        insurance=sum((row.insurance for row in rows), ZERO),
+        patient=sum((row.patient for row in rows), ZERO),
+    )
+
+
+def ledger_balance(
+    *, account: str, as_of: dt.date, location_ids: Collection[int] | None = None
+) -> Decimal:
+    """The ledger balance of `account` at the end of `as_of` (for the reconciliation line)."""
+    from patientaccounts.models import JournalEntry
+
+    entries = JournalEntry.objects.filter(
+        account=account, transaction__posted_at__lt=local_day_start(as_of + dt.timedelta(days=1))
+    )
+    if location_ids is not None:
+        entries = entries.filter(patient__home_location_id__in=list(location_ids))
+    return money(entries.aggregate(total=models.Sum("amount"))["total"])

@@ -1,0 +1,358 @@
+"""Revenue-cycle KPIs over a period, each with its definition in plain words and its formula.
+
+* Days in A/R = total A/R at the end of the period (insurance + patient, as the aging report
+  counts it) ÷ average daily gross charges (gross charges ÷ days in the period). Gross charges
+  are the charge lines with a date of service in the period, corrections included.
+* Denial rate = claims denied in the period ÷ claims adjudicated (paid, partially paid or
+  denied) in the period, from the claims' timelines.
+* Clean-claim (first-pass) rate = original claims submitted in the period that were paid or
+  partially paid without ever being rejected, denied, appealed or replaced ÷ original claims
+  submitted in the period.
+* Net collection rate = payments (cash posted in the period, net of refunds and reversals) ÷
+  (gross charges - contractual adjustments posted in the period), from the ledger.
+
+A ratio whose denominator is zero has no value (shown as "n/a"), never a division error.
+Each figure is one aggregate query (the trend adds one per source, grouped by month).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncMonth
+
+from receivables.aging import Basis, GroupBy, compute_aging, local_day_start, money
+
+ADJUDICATED = ("paid", "partially_paid", "denied")
+PAID = ("paid", "partially_paid")
+NOT_CLEAN = ("rejected", "denied", "appealed", "resubmitted")
+MONEY_KINDS = (
+    "insurance_payment",
+    "patient_payment",
+    "contractual_adjustment",
+    "refund",
+    "reversal",
+)
+MAX_PERIOD_DAYS = 731
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    name: str
+    value: Decimal | None
+    unit: str  # "days" or "%"
+    numerator: Decimal
+    denominator: Decimal
+    numerator_label: str
+    denominator_label: str
+    definition: str
+    formula: str
+
+    @property
+    def display(self) -> str:
+        if self.value is None:
+            return "n/a"
+        return f"{self.value} days" if self.unit == "days" else f"{self.value}%"
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    month: dt.date
+    denial_rate: Decimal | None
+    clean_claim_rate: Decimal | None
+    net_collection_rate: Decimal | None
+
+
+@dataclass(frozen=True)
+class KpiReport:
+    start: dt.date
+    end: dt.date
+    kpis: list[Kpi]
+    trend: list[TrendPoint] = field(default_factory=list)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "kpis": {
+                k.key: {
+                    "value": None if k.value is None else str(k.value),
+                    "unit": k.unit,
+                    "numerator": str(k.numerator),
+                    "denominator": str(k.denominator),
+                }
+                for k in self.kpis
+            },
+        }
+
+
+def ratio(numerator: Decimal, denominator: Decimal, *, percent: bool = True) -> Decimal | None:
+    """numerator ÷ denominator rounded to one decimal (as a percentage when `percent`)."""
+    if not denominator:
+        return None
+    value = numerator / denominator * (100 if percent else 1)
+    return value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def _bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    return local_day_start(start), local_day_start(end + dt.timedelta(days=1))
+
+
+def ledger_rows(
+    *, start: dt.date, end: dt.date, location_ids: Collection[int] | None, by_month: bool
+) -> list[dict[str, Any]]:
+    """Cash and contractual adjustments posted in the period (one query). Only the kinds of
+    transaction that move cash or contractual adjustments are read, so the index on the
+    transactions' (kind, posted_at) serves it, never the million charge postings."""
+    from patientaccounts.models import JournalEntry, LedgerAccount
+
+    since, until = _bounds(start, end)
+    entries = JournalEntry.objects.filter(
+        account__in=[LedgerAccount.CASH, LedgerAccount.CONTRACTUAL],
+        transaction__kind__in=MONEY_KINDS,
+        transaction__posted_at__gte=since,
+        transaction__posted_at__lt=until,
+    )
+    if location_ids is not None:
+        entries = entries.filter(patient__home_location_id__in=sorted(location_ids))
+    account_sum = {
+        "cash": Sum("amount", filter=Q(account=LedgerAccount.CASH)),
+        "contractual": Sum("amount", filter=Q(account=LedgerAccount.CONTRACTUAL)),
+    }
+    if not by_month:
+        return [{"month": None, **entries.aggregate(**account_sum)}]
+    months = entries.annotate(month=TruncMonth("transaction__posted_at")).values("month")
+    return [dict(row) for row in months.annotate(**account_sum).order_by("month")]
+
+
+def charge_rows(
+    *, start: dt.date, end: dt.date, location_ids: Collection[int] | None, by_month: bool
+) -> list[dict[str, Any]]:
+    """Gross charges: charge lines with a date of service in the period, corrections (negative
+    lines) included (one query, on the charge lines' service-date index)."""
+    from billing.models import ChargeLine
+
+    lines = ChargeLine.objects.filter(service_date__gte=start, service_date__lte=end)
+    if location_ids is not None:
+        lines = lines.filter(encounter__location_id__in=sorted(location_ids))
+    if not by_month:
+        return [{"month": None, **lines.aggregate(gross=Sum("amount"))}]
+    months = lines.annotate(month=TruncMonth("service_date")).values("month")
+    return [dict(row) for row in months.annotate(gross=Sum("amount")).order_by("month")]
+
+
+def adjudication_rows(
+    *, start: dt.date, end: dt.date, location_ids: Collection[int] | None, by_month: bool
+) -> list[dict[str, Any]]:
+    """Claims adjudicated and claims denied in the period, from the timelines (one query)."""
+    from billing.models import ClaimEvent
+
+    since, until = _bounds(start, end)
+    events = ClaimEvent.objects.filter(to_status__in=ADJUDICATED, at__gte=since, at__lt=until)
+    if location_ids is not None:
+        events = events.filter(claim__encounter__location_id__in=sorted(location_ids))
+    counts = {
+        "adjudicated": Count("claim_id", distinct=True),
+        "denied": Count("claim_id", distinct=True, filter=Q(to_status="denied")),
+    }
+    if not by_month:
+        return [{"month": None, **events.aggregate(**counts)}]
+    months = events.annotate(month=TruncMonth("at")).values("month")
+    return [dict(row) for row in months.annotate(**counts).order_by("month")]
+
+
+def first_pass_rows(
+    *, start: dt.date, end: dt.date, location_ids: Collection[int] | None, by_month: bool
+) -> list[dict[str, Any]]:
+    """Original claims submitted in the period, and those of them paid on first submission
+    (a paid or partially paid event, and no rejection, denial, appeal or replacement)."""
+    from billing.models import Claim, ClaimEvent
+
+    since, until = _bounds(start, end)
+    claims = Claim.objects.filter(
+        frequency_code="1", submitted_at__gte=since, submitted_at__lt=until
+    )
+    if location_ids is not None:
+        claims = claims.filter(encounter__location_id__in=sorted(location_ids))
+    paid = ClaimEvent.objects.filter(claim_id=OuterRef("pk"), to_status__in=PAID)
+    not_clean = ClaimEvent.objects.filter(claim_id=OuterRef("pk"), to_status__in=NOT_CLEAN)
+    counts = {
+        "submitted": Count("id"),
+        "clean": Sum(
+            Case(
+                When(Exists(paid) & ~Exists(not_clean), then=Value(1)),
+                default=Value(0),
+                output_field=IntegerField(),
+            )
+        ),
+    }
+    if not by_month:
+        return [{"month": None, **claims.aggregate(**counts)}]
+    months = claims.annotate(month=TruncMonth("submitted_at")).values("month")
+    return [dict(row) for row in months.annotate(**counts).order_by("month")]
+
+
+def compute_kpis(
+    *,
+    start: dt.date,
+    end: dt.date,
+    location_ids: Collection[int] | None = None,
+    trend: bool = True,
+) -> KpiReport:
+    """The four KPIs over [start, end] (inclusive), and their monthly trend when asked."""
+    if end < start:
+        raise ValueError("end: the period must end on or after its start.")
+    days = Decimal((end - start).days + 1)
+    scope = {"start": start, "end": end, "location_ids": location_ids, "by_month": False}
+    ledger = ledger_rows(**scope)[0]  # type: ignore[arg-type]
+    gross = money(charge_rows(**scope)[0]["gross"])  # type: ignore[arg-type]
+    cash = money(ledger["cash"])
+    contractual = money(ledger["contractual"])
+    total_ar = compute_aging(
+        by=GroupBy.PAYER, basis=Basis.SERVICE, as_of=end, location_ids=location_ids
+    ).totals.total
+    daily = (gross / days).quantize(Decimal("0.01"))
+    adjudication = adjudication_rows(**scope)[0]  # type: ignore[arg-type]
+    adjudicated = Decimal(adjudication["adjudicated"] or 0)
+    denied = Decimal(adjudication["denied"] or 0)
+    first_pass = first_pass_rows(**scope)[0]  # type: ignore[arg-type]
+    submitted = Decimal(first_pass["submitted"] or 0)
+    clean = Decimal(first_pass["clean"] or 0)
+    net_base = gross - contractual
+    kpis = [
+        Kpi(
+            key="days_in_ar",
+            name="Days in A/R",
+            value=ratio(total_ar, daily, percent=False),
+            unit="days",
+            numerator=total_ar,
+            denominator=daily,
+            numerator_label=f"Total A/R at the end of {end.isoformat()}",
+            denominator_label=f"Average daily gross charges ({gross} over {days} days)",
+            definition=(
+                "How many days of charges are still unpaid: the money owed to the practice at "
+                "the end of the period (by payers and by patients), divided by what it charged "
+                "on an average day of the period."
+            ),
+            formula="total A/R ÷ (gross charges in the period ÷ days in the period)",
+        ),
+        Kpi(
+            key="denial_rate",
+            name="Denial rate",
+            value=ratio(denied, adjudicated),
+            unit="%",
+            numerator=denied,
+            denominator=adjudicated,
+            numerator_label="Claims denied in the period",
+            denominator_label="Claims adjudicated (paid, partially paid or denied) in the period",
+            definition=(
+                "The share of the claims payers decided on in the period that they denied."
+            ),
+            formula="claims denied ÷ claims adjudicated, as a percentage",
+        ),
+        Kpi(
+            key="clean_claim_rate",
+            name="Clean-claim (first-pass) rate",
+            value=ratio(clean, submitted),
+            unit="%",
+            numerator=clean,
+            denominator=submitted,
+            numerator_label=(
+                "Claims paid on first submission (never rejected, denied, appealed or replaced)"
+            ),
+            denominator_label="Original claims submitted in the period",
+            definition=(
+                "The share of the claims sent in the period that the payer accepted and paid "
+                "the first time, with no rejection, denial, appeal or resubmission."
+            ),
+            formula="claims paid on first submission ÷ claims submitted, as a percentage",
+        ),
+        Kpi(
+            key="net_collection_rate",
+            name="Net collection rate",
+            value=ratio(cash, net_base),
+            unit="%",
+            numerator=cash,
+            denominator=net_base,
+            numerator_label="Payments received in the period (net of refunds and reversals)",
+            denominator_label=(
+                f"Gross charges ({gross}) minus contractual adjustments ({contractual})"
+            ),
+            definition=(
+                "How much of what the practice could collect it did collect: payments divided "
+                "by the charges left after the payers' contractual write-downs."
+            ),
+            formula="payments ÷ (gross charges - contractual adjustments), as a percentage",
+        ),
+    ]
+    points = _trend(start=start, end=end, location_ids=location_ids) if trend else []
+    return KpiReport(start=start, end=end, kpis=kpis, trend=points)
+
+
+def _month_key(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date().replace(day=1)
+    return dt.date.fromisoformat(str(value)[:10]).replace(day=1)
+
+
+def _trend(
+    *, start: dt.date, end: dt.date, location_ids: Collection[int] | None
+) -> list[TrendPoint]:
+    """The three rates per calendar month of the period (three grouped queries)."""
+    scope = {"start": start, "end": end, "location_ids": location_ids, "by_month": True}
+    ledger = {_month_key(r["month"]): r for r in ledger_rows(**scope)}  # type: ignore[arg-type]
+    charges = {
+        _month_key(r["month"]): r
+        for r in charge_rows(**scope)  # type: ignore[arg-type]
+    }
+    adjudication = {
+        _month_key(r["month"]): r
+        for r in adjudication_rows(**scope)  # type: ignore[arg-type]
+    }
+    first_pass = {
+        _month_key(r["month"]): r
+        for r in first_pass_rows(**scope)  # type: ignore[arg-type]
+    }
+    points = []
+    month = start.replace(day=1)
+    while month <= end:
+        money_row = ledger.get(month, {})
+        gross = money(charges.get(month, {}).get("gross"))
+        adj = adjudication.get(month, {})
+        sub = first_pass.get(month, {})
+        points.append(
+            TrendPoint(
+                month=month,
+                denial_rate=ratio(
+                    Decimal(adj.get("denied") or 0), Decimal(adj.get("adjudicated") or 0)
+                ),
+                clean_claim_rate=ratio(
+                    Decimal(sub.get("clean") or 0), Decimal(sub.get("submitted") or 0)
+                ),
+                net_collection_rate=ratio(
+                    money(money_row.get("cash")), gross - money(money_row.get("contractual"))
+                ),
+            )
+        )
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    return points
