@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from functools import wraps
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.models import Action, Category, Outcome
-from audit.services import record
+from accounts.access import capability_required
 from billing import screens, selectors, services
 from billing.forms import (
     ChargeLineForm,
@@ -46,31 +43,6 @@ C = Capability
 
 def _user(request: HttpRequest) -> User:
     return cast("User", request.user)
-
-
-def capability_required(capability: Capability) -> Callable[[View], View]:
-    """403 (audited as a denied security event) unless the user has `capability`."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not _user(request).can(capability):
-                record(
-                    actor=_user(request),
-                    action=Action.EXECUTE,
-                    event="auth.permission_denied",
-                    category=Category.SECURITY,
-                    outcome=Outcome.DENIED,
-                    object_type="url",
-                    object_id=f"billing:{view.__name__}"[:64],
-                    reason=f"missing capability {capability.value}",
-                )
-                raise PermissionDenied(f"Your roles do not allow: {capability.label}.")
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 # ---- work list and claims ------------------------------------------------------------------

@@ -12,9 +12,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.access import capability_required
 from billing import export
 from billing.models import Payer
-from billing.views import _user, capability_required
+from billing.views import _user
 from core.capabilities import Capability
 
 
@@ -45,7 +46,7 @@ def _page(
 
 @login_required
 @require_GET
-@capability_required(Capability.VIEW_BILLING)
+@capability_required(Capability.VIEW_BILLING, prefix="billing_batches:")
 def batch_list(request: HttpRequest) -> HttpResponse:
     task_id = request.GET.get("task", "")
     try:
@@ -57,7 +58,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-@capability_required(Capability.MANAGE_CLAIMS)
+@capability_required(Capability.MANAGE_CLAIMS, prefix="billing_batches:")
 def batch_build(request: HttpRequest) -> HttpResponse:
     payer, error = _payer_from_form(request)
     if error:
@@ -70,7 +71,7 @@ def batch_build(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-@capability_required(Capability.MANAGE_CLAIMS)
+@capability_required(Capability.MANAGE_CLAIMS, prefix="billing_batches:")
 def batch_progress(request: HttpRequest, task_id: uuid.UUID) -> HttpResponse:
     return _progress(request, str(task_id))
 
@@ -85,7 +86,7 @@ def _progress(request: HttpRequest, task_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-@capability_required(Capability.MANAGE_CLAIMS)
+@capability_required(Capability.MANAGE_CLAIMS, prefix="billing_batches:")
 def batch_download(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     batch = export.batch_download_for_user(user=_user(request), public_id=public_id)
     response = HttpResponse(batch.content, content_type="application/edi-x12")

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from functools import wraps
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.models import Action, Category, Outcome
-from audit.services import record
+from accounts.access import capability_required
+from audit.models import Action
 from core.capabilities import Capability
 from patientaccounts import selectors, services
 from patientaccounts.forms import (
@@ -55,32 +54,6 @@ LETTERS = {"acknowledgement": "Acknowledgement", "resolution": "Resolution"}
 
 def _user(request: HttpRequest) -> User:
     return cast("User", request.user)
-
-
-def capability_required(capability: Capability) -> Callable[[View], View]:
-    """403 (audited as a denied security event) when the user's roles lack `capability`."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not _user(request).can(capability):
-                record(
-                    actor=_user(request),
-                    action=Action.EXECUTE,
-                    event="auth.permission_denied",
-                    category=Category.SECURITY,
-                    outcome=Outcome.DENIED,
-                    object_type="url",
-                    object_id=view.__name__[:64],
-                    patient_public_id=kwargs.get("public_id"),
-                    reason=f"missing capability {capability.value}",
-                )
-                raise PermissionDenied(f"Your roles do not allow: {capability.label}.")
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 def _account_url(patient: Patient, anchor: str = "") -> str:
@@ -119,7 +92,7 @@ def account(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@capability_required(Capability.POST_PAYMENTS)
+@capability_required(Capability.POST_PAYMENTS, patient_kwarg="public_id")
 def payment_take(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     patient = selectors.account_patient_for_user(
         user=_user(request), public_id=public_id, event="payment.form"
@@ -163,7 +136,7 @@ def receipt_pdf(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@capability_required(Capability.POST_PAYMENTS)
+@capability_required(Capability.POST_PAYMENTS, patient_kwarg="public_id")
 def refund_request(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     patient = selectors.account_patient_for_user(
         user=_user(request), public_id=public_id, event="refund.form"
@@ -222,7 +195,7 @@ def refund_decide(request: HttpRequest, public_id: uuid.UUID, decision: str) -> 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@capability_required(Capability.POST_PAYMENTS)
+@capability_required(Capability.POST_PAYMENTS, patient_kwarg="public_id")
 def plan_create(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     patient = selectors.account_patient_for_user(
         user=_user(request), public_id=public_id, event="payment_plan.form"
@@ -277,7 +250,7 @@ def statement_run(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_POST
-@capability_required(Capability.RUN_STATEMENTS)
+@capability_required(Capability.RUN_STATEMENTS, patient_kwarg="public_id")
 def statement_create(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     patient = selectors.account_patient_for_user(
         user=_user(request), public_id=public_id, event="statement.form"
@@ -316,7 +289,7 @@ def dispute_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@capability_required(Capability.MANAGE_DISPUTES)
+@capability_required(Capability.MANAGE_DISPUTES, patient_kwarg="public_id")
 def dispute_open(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     patient = selectors.account_patient_for_user(
         user=_user(request), public_id=public_id, event="dispute.form"

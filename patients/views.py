@@ -7,20 +7,18 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable
-from functools import wraps
 from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from audit.models import Action, Category, Outcome
-from audit.services import record
+from accounts.access import capability_required
 from core.capabilities import Capability
 from patients import selectors, services
 from patients.forms import (
@@ -47,32 +45,6 @@ def _user(request: HttpRequest) -> User:
     return cast("User", request.user)
 
 
-def capability_required(capability: Capability) -> Callable[[View], View]:
-    """403 (audited as a denied security event) when the user's roles lack `capability`."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not _user(request).can(capability):
-                record(
-                    actor=_user(request),
-                    action=Action.EXECUTE,
-                    event="auth.permission_denied",
-                    category=Category.SECURITY,
-                    outcome=Outcome.DENIED,
-                    object_type="url",
-                    object_id=view.__name__[:64],
-                    patient_public_id=kwargs.get("public_id"),
-                    reason=f"missing capability {capability.value}",
-                )
-                raise PermissionDenied(f"Your roles do not allow: {capability.label}.")
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
-
-
 def _patient(request: HttpRequest, public_id: uuid.UUID, event: str = "patient.view") -> Patient:
     return selectors.patient_get_for_user(user=_user(request), public_id=public_id, event=event)
 
@@ -89,7 +61,7 @@ def _banner_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@capability_required(Capability.VIEW_PATIENTS)
+@capability_required(Capability.VIEW_PATIENTS, patient_kwarg="public_id")
 def search(request: HttpRequest) -> HttpResponse:
     """GET: the empty search page. POST (htmx or plain): the results; criteria never in the URL."""
     form = SearchForm(request.POST if request.method == "POST" else None)
@@ -110,7 +82,7 @@ def search(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@capability_required(Capability.REGISTER_PATIENTS)
+@capability_required(Capability.REGISTER_PATIENTS, patient_kwarg="public_id")
 def register(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     data = request.POST if request.method == "POST" else None
@@ -183,7 +155,7 @@ def detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@capability_required(Capability.REGISTER_PATIENTS)
+@capability_required(Capability.REGISTER_PATIENTS, patient_kwarg="public_id")
 def edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     patient = _patient(request, public_id, event="patient.edit_form")
     if patient.merged_into_id:
@@ -208,7 +180,7 @@ def edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@capability_required(Capability.MANAGE_COVERAGE)
+@capability_required(Capability.MANAGE_COVERAGE, patient_kwarg="public_id")
 def coverage_add(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     patient = _patient(request, public_id, event="coverage.form")
     return _coverage_form(request, patient, coverage=None)
@@ -216,7 +188,7 @@ def coverage_add(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@capability_required(Capability.MANAGE_COVERAGE)
+@capability_required(Capability.MANAGE_COVERAGE, patient_kwarg="public_id")
 def coverage_edit(
     request: HttpRequest, public_id: uuid.UUID, coverage_id: uuid.UUID
 ) -> HttpResponse:
@@ -246,7 +218,7 @@ def _coverage_form(request: HttpRequest, patient: Patient, coverage: Any) -> Htt
 
 @login_required
 @require_POST
-@capability_required(Capability.MANAGE_COVERAGE)
+@capability_required(Capability.MANAGE_COVERAGE, patient_kwarg="public_id")
 def coverage_verify(
     request: HttpRequest, public_id: uuid.UUID, coverage_id: uuid.UUID
 ) -> HttpResponse:
@@ -262,7 +234,7 @@ def coverage_verify(
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@capability_required(Capability.MANAGE_FLAGS)
+@capability_required(Capability.MANAGE_FLAGS, patient_kwarg="public_id")
 def flag_add(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     patient = _patient(request, public_id, event="flag.form")
     form = FlagForm(request.POST or None)
@@ -280,7 +252,7 @@ def flag_add(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_POST
-@capability_required(Capability.MANAGE_FLAGS)
+@capability_required(Capability.MANAGE_FLAGS, patient_kwarg="public_id")
 def flag_clear(request: HttpRequest, public_id: uuid.UUID, flag_id: uuid.UUID) -> HttpResponse:
     patient = _patient(request, public_id, event="flag.form")
     flag = selectors.flag_get_for_patient(patient=patient, public_id=flag_id)
@@ -322,7 +294,7 @@ def break_glass(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@capability_required(Capability.MERGE_PATIENTS)
+@capability_required(Capability.MERGE_PATIENTS, patient_kwarg="public_id")
 def merge(request: HttpRequest) -> HttpResponse:
     """Two MRNs (POST) -> the records side by side -> choose the survivor, say why -> merge."""
     if request.method == "GET":

@@ -15,20 +15,18 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.models import Action, Category, Outcome
-from audit.services import record
+from accounts.access import capability_required, deny_capability
 from core.capabilities import Capability
 from core.models import Location
 from patients import selectors as patient_selectors
@@ -66,35 +64,6 @@ _HEX = re.compile(r"#[0-9A-Fa-f]{6}")
 
 def _user(request: HttpRequest) -> User:
     return cast("User", request.user)
-
-
-def _deny(request: HttpRequest, view_name: str, capability: Capability) -> None:
-    record(
-        actor=_user(request),
-        action=Action.EXECUTE,
-        event="auth.permission_denied",
-        category=Category.SECURITY,
-        outcome=Outcome.DENIED,
-        object_type="url",
-        object_id=view_name[:64],
-        reason=f"missing capability {capability.value}",
-    )
-    raise PermissionDenied(f"Your roles do not allow: {capability.label}.")
-
-
-def capability_required(*capabilities: Capability) -> Callable[[View], View]:
-    """403 (audited as a denied security event) unless the user has one of `capabilities`."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not any(_user(request).can(c) for c in capabilities):
-                _deny(request, view.__name__, capabilities[0])
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 def _htmx(request: HttpRequest) -> bool:
@@ -162,7 +131,9 @@ def day(request: HttpRequest, patient_id: uuid.UUID | None = None) -> HttpRespon
     """The day at a location, practitioners (or rooms) side by side; click an empty slot to book.
     With a patient in the path, every slot books that patient."""
     if patient_id is not None and not _user(request).can(Capability.SCHEDULE_APPOINTMENTS):
-        _deny(request, "day_for_patient", Capability.SCHEDULE_APPOINTMENTS)
+        deny_capability(
+            request, view_name="day_for_patient", capability=Capability.SCHEDULE_APPOINTMENTS
+        )
     query = CalendarQueryForm(request.GET)
     location = _location(request, request.GET, "appointment.day_list")
     current = query.value("date") or _today(location)
@@ -471,7 +442,7 @@ def appointment_action(request: HttpRequest, public_id: uuid.UUID, action: str) 
     """Confirm, cancel, check in, room, check out or mark a no-show (ACTIONS says who may)."""
     user, step = _user(request), ACTIONS[action]
     if not any(user.can(c) for c in step.capabilities):
-        _deny(request, f"appointment_{action}", step.capabilities[0])
+        deny_capability(request, view_name=f"appointment_{action}", capability=step.capabilities[0])
     appointment = selectors.appointment_get_for_user(
         user=user, public_id=public_id, event=f"appointment.{action}"
     )
@@ -663,7 +634,9 @@ def waitlist(request: HttpRequest) -> HttpResponse:
     """Waiting and offered patients at a location, and adding one."""
     user = _user(request)
     if request.method == "POST" and not user.can(Capability.SCHEDULE_APPOINTMENTS):
-        _deny(request, "waitlist_add", Capability.SCHEDULE_APPOINTMENTS)
+        deny_capability(
+            request, view_name="waitlist_add", capability=Capability.SCHEDULE_APPOINTMENTS
+        )
     location = _location(request, request.POST or request.GET, "waitlist.list")
     practitioners = selectors.practitioners_for_location(location=location, user=user)
     form = WaitlistForm(
