@@ -1,9 +1,14 @@
-"""837P generation throughput: `billing.x12.edi837.render_837p` over dataclass claims.
+"""837P generation throughput, from the database and from dataclasses.
 
-`run(claims=10_000, lines=4, full=True)` builds the claims (not timed), renders them into one
-837P file (timed: best of three runs), reports claims/s against the issue's 5,000/s target, then
-times pyx12's validation of the same file (reported beside it, not part of the target).
-Standalone: `python bench/billing_837.py [--claims N] [--lines N] [--no-validate]`.
+`run_export(claims=10_000, lines=4, full=True, validate=True)` (needs a migrated database)
+seeds ready claims and runs one `billing.export.claims_export_837`; it reports (a) generation
+= read + map + render from real rows against the issue's 5,000 claims/s target, (b) the whole
+export with its submission bookkeeping (status update, timeline, audit) and (c) pyx12's
+validation of the file, beside the target.
+`run(claims=10_000, lines=4, full=True, validate=True)` renders made-up dataclass claims only
+(best of three) and times pyx12 on that file: the rendering share, without a database.
+Standalone: `python bench/billing_837.py [--claims N] [--lines N] [--no-validate]
+[--database sqlite|postgresql]`.
 """
 
 from __future__ import annotations
@@ -58,9 +63,10 @@ def run(
         f"runs {', '.join(f'{t:.3f}' for t in timings)} s) = {rate:,.0f} claims/s, "
         f"{len(text) / 1e6:.1f} MB, {segments:,} segments"
     )
-    passed = rate >= TARGET_PER_SECOND if full else None
+    # Rendering alone, from ready-made dataclasses: the issue's target is measured from the
+    # database by `run_export` (read + map + render); this figure is its rendering share.
     section.targets.append(
-        Target("837P generation", f">= {TARGET_PER_SECOND:,.0f} claims/s", f"{rate:,.0f}", passed)
+        Target("837P rendering only (dataclasses, no database)", "reported", f"{rate:,.0f}", None)
     )
     section.lines.append(
         f"`render_837p` over {claims:,} made-up claims ({line_count:,} service lines; every 5th "
@@ -215,46 +221,103 @@ def seed_ready_claims(count: int, lines: int = 4) -> None:
     )
 
 
-def run_export(*, claims: int = 10_000, lines: int = 4, full: bool = True) -> Section:
-    """End to end on the current database: seed ready claims, then `claims_export_837`.
+def run_export(
+    *, claims: int = 10_000, lines: int = 4, full: bool = True, validate: bool = True
+) -> Section:
+    """End to end on the current database: seed ready claims, then one `claims_export_837`.
 
+    Reports, from that one run over real rows: (a) generation = read the ready claims with
+    their lines, diagnoses and prior payments + map them + render the file (the issue's
+    target, >= 5,000 claims/s); (b) the whole export including the submission bookkeeping (one
+    conditional UPDATE per 2,000 claims, a timeline row and an audit event per claim) and the
+    file write; (c) pyx12's validation of the file, which gates the release (beside the target,
+    not part of it). `validate=False` swaps pyx12 for an always-valid stub (quick runs only:
+    the figure is then marked as not measured).
     Needs a migrated database (bench/run.py provides a fresh one)."""
     import tempfile
+    from unittest import mock
 
-    from billing.export import claims_export_837
+    from billing import export
+    from billing.x12.validate import ValidationResult
 
     section = Section("837P export")
     say(f"837P export: seeding {claims:,} ready claims x {lines} lines ...")
+    start = time.perf_counter()
     seed_ready_claims(claims, lines)
+    say(f"837P export: seeded in {time.perf_counter() - start:.1f} s")
+    stub = mock.patch.object(export, "validate_837", return_value=ValidationResult(ok=True))
     with tempfile.TemporaryDirectory(prefix="patientdesk-bench-837-") as tmp:
-        start = time.perf_counter()
-        result = claims_export_837(actor=None, out_dir=tmp)
-        elapsed = time.perf_counter() - start
+        if not validate:
+            stub.start()
+        try:
+            start = time.perf_counter()
+            result = export.claims_export_837(actor=None, out_dir=tmp)
+            elapsed = time.perf_counter() - start
+        finally:
+            if not validate:
+                stub.stop()
     split = dict(result.seconds)
+    generation = split.get("read_and_map", 0.0) + split.get("render", 0.0)
     validate_seconds = split.get("validate", 0.0)
+    bookkeeping = split.get("write_and_submit", 0.0)
     without = elapsed - validate_seconds
-    rate = result.claims / without if without else 0.0
-    overall = result.claims / elapsed if elapsed else 0.0
+    released = result.claims
+    gen_rate = released / generation if generation else 0.0
+    export_rate = released / without if without else 0.0
+    overall = released / elapsed if elapsed else 0.0
     parts = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in split.items())
     say(
-        f"837P export: {result.claims:,} claims released in {elapsed:.1f} s ({parts}); "
-        f"without pyx12: {rate:,.0f} claims/s; with it: {overall:,.0f} claims/s"
+        f"837P export: {released:,} claims released in {elapsed:.1f} s ({parts})\n"
+        f"  (a) generation (read + map + render): {generation:.2f} s = {gen_rate:,.0f} claims/s\n"
+        f"  (b) export without pyx12 (+ write, submit, timeline, audit): {without:.2f} s = "
+        f"{export_rate:,.0f} claims/s\n"
+        + (
+            f"  (c) pyx12 validation: {validate_seconds:.1f} s "
+            f"({released / validate_seconds if validate_seconds else 0:,.0f} claims/s); "
+            f"whole export with it: {overall:,.0f} claims/s"
+            if validate
+            else "  (c) pyx12 validation: not run (--no-validate)"
+        )
     )
-    passed = (rate >= TARGET_PER_SECOND and result.claims == claims) if full else None
+    complete = released == claims and not result.failed
     section.targets.append(
         Target(
-            "837P export end to end (without pyx12)",
+            "837P generation from the database (read + map + render)",
             f">= {TARGET_PER_SECOND:,.0f} claims/s",
-            f"{rate:,.0f}",
-            passed,
+            f"{gen_rate:,.0f}",
+            (gen_rate >= TARGET_PER_SECOND and complete) if full else None,
+        )
+    )
+    section.targets.append(
+        Target(
+            "837P export without pyx12 (incl. submission bookkeeping)",
+            "reported",
+            f"{export_rate:,.0f} claims/s",
+            None,
+        )
+    )
+    section.targets.append(
+        Target(
+            "pyx12 validation of the exported file (beside the target)",
+            "reported",
+            f"{validate_seconds:.1f} s" if validate else "not run",
+            None,
         )
     )
     section.lines.append(
-        f"`claims_export_837` over {claims:,} ready claims of {lines} lines: {result.claims:,} "
-        f"released in {elapsed:.1f} s ({parts}). Read, map, render, write and mark submitted "
-        f"(timeline and audit rows): **{rate:,.0f} claims/s**; with the pyx12 validation that "
-        f"gates the release: {overall:,.0f} claims/s."
+        f"`claims_export_837` over {claims:,} ready claims of {lines} lines (seeded rows: one "
+        f"patient, coverage and encounter each): {released:,} released in {elapsed:.1f} s "
+        f"({parts}). **Generation** (read from the database, map, render): {generation:.2f} s = "
+        f"**{gen_rate:,.0f} claims/s**. Export without pyx12 (adds the file write and the "
+        f"submission bookkeeping: status UPDATE, a timeline row and an audit event per claim): "
+        f"{export_rate:,.0f} claims/s (bookkeeping {bookkeeping:.2f} s)."
     )
+    if validate:
+        section.lines.append(
+            f"pyx12 4.0 validation of that file (`validate_837`, run before every release, "
+            f"not part of the target): {validate_seconds:.1f} s; the whole export with it: "
+            f"{overall:,.0f} claims/s."
+        )
     return section
 
 
@@ -263,9 +326,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claims", type=int, default=10_000)
     parser.add_argument("--lines", type=int, default=4)
     parser.add_argument("--no-validate", action="store_true")
+    parser.add_argument(
+        "--database",
+        choices=("none", "sqlite", "postgresql"),
+        default="none",
+        help="also run the end-to-end export on a fresh database of this kind "
+        "(postgresql: inside scripts/with_postgres.sh)",
+    )
     args = parser.parse_args(argv)
-    section = run(claims=args.claims, lines=args.lines, validate=not args.no_validate)
-    for target in section.targets:
+    sections = [run(claims=args.claims, lines=args.lines, validate=not args.no_validate)]
+    if args.database != "none":
+        import os
+
+        from bench.common import fresh_database
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        os.environ.setdefault("PATIENTDESK_TESTING", "1")
+        with fresh_database(args.database):
+            import django
+
+            django.setup()
+            from django.core.management import call_command
+
+            call_command("migrate", verbosity=0)
+            sections.append(
+                run_export(claims=args.claims, lines=args.lines, validate=not args.no_validate)
+            )
+    for target in (t for section in sections for t in section.targets):
         say(f"{target.verdict:<4}  {target.name}: {target.measured}  (target {target.goal})")
     return 0
 

@@ -4,13 +4,17 @@
 
 1. takes a control number from the locked `ControlNumberCounter` row (its own short
    transaction: a number is never handed out twice, even when the batch later fails);
-2. reads the claims with a handful of `values()` queries (no per-claim queries) and maps them
-   onto `billing.x12.claim837` dataclasses; a claim that cannot be written as a valid 837P is
-   left ready and reported in `skipped` with the reason;
+2. reads the claims and their lines, diagnoses and prior payments with a handful of
+   set-based queries (`values_list()` rows as the driver returns them, decimals converted
+   once per distinct value; no per-claim queries, no long IN lists) and maps them onto
+   `billing.x12.claim837` dataclasses, sharing equal pieces (plain service lines, addresses);
+   a claim that cannot be written as a valid 837P is left ready and reported in `skipped`
+   with the reason;
 3. renders the file and validates it with pyx12 (`billing.x12.validate`);
 4. in one transaction: locks the claims, checks that none changed since they were read (else it
    starts over for that payer), writes the file, creates the `ClaimBatch` (released) and moves
-   the claims to submitted with `billing.services.claims_mark_submitted` (bulk timeline + audit).
+   the claims to submitted with `billing.services.claims_mark_submitted` (one conditional
+   UPDATE per 2,000 claims, bulk timeline rows, one `record_many` with an event per claim).
 
 A file that pyx12 rejects is not released: the batch is stored as failed with pyx12's errors,
 no file is written and the claims stay ready. Steps 2-3 hold no lock, so a long validation never
@@ -19,6 +23,7 @@ blocks other users (SQLite takes its write lock only for step 4).
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import os
@@ -32,7 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_tasks import task
 
@@ -151,9 +157,12 @@ CLAIM_FIELDS = (
     "rendering_practitioner__family_name",
     "rendering_practitioner__billing_profile__taxonomy_code",
 )
+CLAIM_ID, CLAIM_UPDATED_AT, CLAIM_PCN = 0, 1, 2
+CLAIM_BILLING_PROVIDER = CLAIM_FIELDS.index("billing_provider_id")
+CLAIM_ENCOUNTER = CLAIM_FIELDS.index("encounter_id")
 LINE_FIELDS = (
-    "id",
     "claim_id",
+    "id",
     "code",
     "modifier1",
     "modifier2",
@@ -239,144 +248,249 @@ def _payer(payer: Payer) -> x.Payer:
     )
 
 
-class _Mapper:
-    """Maps one payer's claim rows onto 837P dataclasses, with every related row preloaded."""
+def _raw_rows(queryset: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
+    """The rows of a `values_list()` query as the database driver returns them, without
+    Django's per-value converters (the hot cost of reading 40,000 lines). Both backends return
+    dates and datetimes typed (SQLite through Django's registered converters, naive UTC);
+    decimals are converted by `_Decimals`. Used only for comparing and rendering, never saved."""
+    sql, params = queryset.query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
-    def __init__(self, payer: Payer, rows: list[dict[str, Any]]) -> None:
+
+class _Decimals(dict[Any, Any]):
+    """Raw numeric value -> Decimal, each distinct value converted once (SQLite returns
+    NUMERIC columns as int or float, PostgreSQL as Decimal)."""
+
+    def __missing__(self, raw: Any) -> Decimal | None:
+        if raw is None or isinstance(raw, Decimal):
+            value = raw
+        elif isinstance(raw, float):
+            value = Decimal(repr(raw))
+        else:
+            value = Decimal(raw)
+        self[raw] = value
+        return value
+
+
+class _Mapper:
+    """Maps one payer's claim rows (tuples in CLAIM_FIELDS order) onto 837P dataclasses, with
+    every related row preloaded by a few set-based queries and identical pieces (addresses,
+    rendering providers, plain service lines) built once."""
+
+    def __init__(self, payer: Payer, rows: list[tuple[Any, ...]]) -> None:
         self.payer = _payer(payer)
         self.filing_indicator = payer.claim_filing_indicator
-        ids = [row["id"] for row in rows]
-        encounter_ids = sorted({row["encounter_id"] for row in rows})
-        self.lines: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        self.diagnoses: dict[int, list[str]] = defaultdict(list)
+        self.decimals = _Decimals()
+        self.addresses: dict[tuple[str, ...], x.Address | None] = {}
+        self.renderings: dict[tuple[str, ...], x.RenderingProvider] = {}
+        self.plain_lines: dict[tuple[Any, ...], x.ServiceLine] = {}
+        claim_ids = {row[0] for row in rows}
+        # The ready claims of this payer, as a subquery: no long IN lists to build and send.
+        ready = Claim.objects.filter(status=ClaimStatus.READY, payer=payer).order_by()
+        self.lines: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+        self._add_lines(ClaimLine.objects.filter(claim_id__in=ready.values("pk")), claim_ids)
+        # A claim that left ready between the two reads: fetch by id (the lock check before the
+        # release then notices the change and starts over).
+        for chunk in _chunks(sorted(pk for pk in claim_ids if pk not in self.lines)):
+            self._add_lines(ClaimLine.objects.filter(claim_id__in=chunk), claim_ids)
         self.payments: dict[int, list[dict[str, Any]]] = defaultdict(list)
         self.adjustments: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for chunk in _chunks(ids):
-            for line in (
-                ClaimLine.objects.filter(claim_id__in=chunk)
-                .order_by("claim_id", "line_number")
-                .values(*LINE_FIELDS)
+        decimals = self.decimals
+        for raw in _raw_rows(
+            ClaimPriorPayment.objects.filter(claim_id__in=ready.values("pk"))
+            .order_by("claim_id", "id")
+            .values_list(*PRIOR_PAYMENT_FIELDS)
+        ):
+            if raw[0] in claim_ids:
+                payment = dict(zip(PRIOR_PAYMENT_FIELDS, raw, strict=True))
+                payment["amount"] = decimals[payment["amount"]]
+                payment["paid_units"] = decimals[payment["paid_units"]]
+                self.payments[raw[0]].append(payment)
+        for raw in _raw_rows(
+            ClaimPriorAdjustment.objects.filter(claim_id__in=ready.values("pk"))
+            .order_by("claim_id", "id")
+            .values_list(*PRIOR_ADJUSTMENT_FIELDS)
+        ):
+            if raw[0] in claim_ids:
+                adjustment = dict(zip(PRIOR_ADJUSTMENT_FIELDS, raw, strict=True))
+                adjustment["amount"] = decimals[adjustment["amount"]]
+                adjustment["quantity"] = decimals[adjustment["quantity"]]
+                self.adjustments[raw[0]].append(adjustment)
+        encounter_ids = {row[CLAIM_ENCOUNTER] for row in rows}
+        codes: dict[int, list[str]] = defaultdict(list)
+        dx_query = EncounterDiagnosis.objects.order_by("encounter_id", "position")
+        for encounter_id, code in _raw_rows(
+            dx_query.filter(encounter_id__in=ready.values("encounter_id")).values_list(
+                "encounter_id", "code"
+            )
+        ):
+            if encounter_id in encounter_ids:
+                codes[encounter_id].append(code)
+        for chunk in _chunks(sorted(pk for pk in encounter_ids if pk not in codes)):
+            for encounter_id, code in _raw_rows(
+                dx_query.filter(encounter_id__in=chunk).values_list("encounter_id", "code")
             ):
-                self.lines[line["claim_id"]].append(line)
-            for payment in (
-                ClaimPriorPayment.objects.filter(claim_id__in=chunk)
-                .order_by("claim_id", "id")
-                .values(*PRIOR_PAYMENT_FIELDS)
-            ):
-                self.payments[payment["claim_id"]].append(payment)
-            for adjustment in (
-                ClaimPriorAdjustment.objects.filter(claim_id__in=chunk)
-                .order_by("claim_id", "id")
-                .values(*PRIOR_ADJUSTMENT_FIELDS)
-            ):
-                self.adjustments[adjustment["claim_id"]].append(adjustment)
-        for chunk in _chunks(encounter_ids):
-            for dx in (
-                EncounterDiagnosis.objects.filter(encounter_id__in=chunk)
-                .order_by("encounter_id", "position")
-                .values_list("encounter_id", "code")
-            ):
-                self.diagnoses[dx[0]].append(dx[1])
-        provider_ids = {row["billing_provider_id"] for row in rows}
+                codes[encounter_id].append(code)
+        self.diagnoses = {pk: tuple(found) for pk, found in codes.items()}
+        provider_ids = {row[CLAIM_BILLING_PROVIDER] for row in rows}
         self.providers = {
             p.pk: _billing_provider(p)
             for p in BillingProviderModel.objects.filter(pk__in=provider_ids)
         }
 
-    def claim(self, row: dict[str, Any]) -> x.Claim:
+    def _add_lines(self, lines: QuerySet[ClaimLine], claim_ids: set[int]) -> None:
+        for raw in _raw_rows(lines.order_by("claim_id", "line_number").values_list(*LINE_FIELDS)):
+            if raw[0] in claim_ids:
+                self.lines[raw[0]].append(raw)
+
+    def _address(self, *parts: str) -> x.Address | None:
+        try:
+            return self.addresses[parts]
+        except KeyError:
+            address = self.addresses[parts] = _address(*parts)
+            return address
+
+    def claim(self, row: tuple[Any, ...]) -> x.Claim:
         """Raises Claim837Error when the claim lacks something the 837P needs."""
-        patient_address = _address(
-            row["patient__address_line1"],
-            row["patient__address_line2"],
-            row["patient__city"],
-            row["patient__state"],
-            row["patient__postal_code"],
-        )
+        (
+            claim_id,
+            _updated_at,
+            control_number,
+            frequency_code,
+            original_claim_number,
+            sequence,
+            place_of_service,
+            _billing_provider_id,
+            encounter_id,
+            family_name,
+            given_name,
+            middle_name,
+            birth_date,
+            sex_at_birth,
+            address_line1,
+            address_line2,
+            city,
+            state,
+            postal_code,
+            member_id,
+            group_number,
+            plan_name,
+            subscriber_name,
+            subscriber_birth_date,
+            relationship,
+            rendering_npi,
+            rendering_given_name,
+            rendering_family_name,
+            rendering_taxonomy,
+        ) = row
+        patient_address = self._address(address_line1, address_line2, city, state, postal_code)
         if patient_address is None:
             raise Claim837Error("the patient's address (street, city, state, ZIP) is incomplete")
-        relationship = row["coverage__relationship"] or "self"
+        relationship = relationship or "self"
+        group_name = "" if group_number else plan_name
         if relationship == "self":
             subscriber = x.Subscriber(
-                member_id=row["coverage__member_id"],
-                last_name=row["patient__family_name"],
-                first_name=row["patient__given_name"],
-                middle_name=row["patient__middle_name"],
-                birth_date=row["patient__birth_date"],
-                sex=_sex(row["patient__sex_at_birth"]),
-                address=patient_address,
-                group_number=row["coverage__group_number"],
-                group_name="" if row["coverage__group_number"] else row["coverage__plan_name"],
-                responsibility=row["sequence"],
-                filing_indicator=self.filing_indicator,
+                member_id,
+                family_name,
+                given_name,
+                middle_name,
+                birth_date,
+                _sex(sex_at_birth),
+                patient_address,
+                group_number,
+                group_name,
+                sequence,
+                self.filing_indicator,
             )
             patient = None
         else:
-            last, first = split_name(row["coverage__subscriber_name"])
+            last, first = split_name(subscriber_name)
             if not last:
                 raise Claim837Error("the coverage has no subscriber name for a dependent patient")
             subscriber = x.Subscriber(
-                member_id=row["coverage__member_id"],
+                member_id=member_id,
                 last_name=last,
                 first_name=first,
-                birth_date=row["coverage__subscriber_birth_date"],
-                group_number=row["coverage__group_number"],
-                group_name="" if row["coverage__group_number"] else row["coverage__plan_name"],
-                responsibility=row["sequence"],
+                birth_date=subscriber_birth_date,
+                group_number=group_number,
+                group_name=group_name,
+                responsibility=sequence,
                 filing_indicator=self.filing_indicator,
             )
             patient = x.Patient(
-                last_name=row["patient__family_name"],
-                first_name=row["patient__given_name"],
-                middle_name=row["patient__middle_name"],
+                last_name=family_name,
+                first_name=given_name,
+                middle_name=middle_name,
                 relationship=PAT01.get(relationship, "G8"),
-                birth_date=row["patient__birth_date"],
-                sex=_sex(row["patient__sex_at_birth"]),
+                birth_date=birth_date,
+                sex=_sex(sex_at_birth),
                 address=patient_address,
             )
-        claim_id = row["id"]
-        line_rows = self.lines.get(claim_id, [])
-        payments = self.payments.get(claim_id, [])
-        adjustments = self.adjustments.get(claim_id, [])
-        other_payers = self._other_payers(
-            payments, adjustments, (row["patient__family_name"], row["patient__given_name"])
-        )
-        lines = tuple(self._line(line, payments, adjustments) for line in line_rows)
+        line_rows = self.lines.get(claim_id, ())
+        payments = self.payments.get(claim_id)
+        if payments:
+            adjustments = self.adjustments.get(claim_id, [])
+            other_payers = self._other_payers(payments, adjustments, (family_name, given_name))
+            lines = tuple(self._line(line, payments, adjustments) for line in line_rows)
+        else:
+            other_payers = ()
+            lines = tuple(self._plain_line(line) for line in line_rows)
         rendering = None
-        if row["rendering_practitioner__npi"]:
-            rendering = x.RenderingProvider(
-                npi=row["rendering_practitioner__npi"],
-                last_name=row["rendering_practitioner__family_name"],
-                first_name=row["rendering_practitioner__given_name"],
-                taxonomy=row["rendering_practitioner__billing_profile__taxonomy_code"] or "",
-            )
+        if rendering_npi:
+            key = (rendering_npi, rendering_family_name, rendering_given_name, rendering_taxonomy)
+            rendering = self.renderings.get(key)
+            if rendering is None:
+                rendering = self.renderings[key] = x.RenderingProvider(
+                    npi=rendering_npi,
+                    last_name=rendering_family_name,
+                    first_name=rendering_given_name,
+                    taxonomy=rendering_taxonomy or "",
+                )
         return x.Claim(
-            patient_control_number=row["patient_control_number"],
-            subscriber=subscriber,
-            payer=self.payer,
-            place_of_service=row["place_of_service"],
-            diagnoses=tuple(self.diagnoses.get(row["encounter_id"], ())),
-            lines=lines,
-            patient=patient,
-            frequency_code=row["frequency_code"],
-            original_claim_number=row["replaces__payer_claim_number"] or "",
-            rendering_provider=rendering,
-            other_payers=other_payers,
+            control_number,
+            subscriber,
+            self.payer,
+            place_of_service,
+            self.diagnoses.get(encounter_id, ()),
+            lines,
+            patient,
+            frequency_code,
+            original_claim_number or "",
+            rendering,
+            other_payers,
         )
+
+    def _plain_line(self, raw: tuple[Any, ...]) -> x.ServiceLine:
+        """A line no other payer adjudicated: equal lines (same code, charge, date, ...) are
+        one shared, immutable object."""
+        key = raw[2:]
+        line = self.plain_lines.get(key)
+        if line is None:
+            (code, mod1, mod2, mod3, mod4, units, p1, p2, p3, p4, day, charge, pos) = key
+            line = self.plain_lines[key] = x.ServiceLine(
+                procedure_code=code,
+                charge=self.decimals[charge],
+                units=self.decimals[units],
+                service_date=day,
+                diagnosis_pointers=tuple(p for p in (p1, p2, p3, p4) if p),
+                modifiers=tuple(m for m in (mod1, mod2, mod3, mod4) if m),
+                place_of_service=pos or "",
+            )
+        return line
 
     def _line(
         self,
-        line: dict[str, Any],
+        raw: tuple[Any, ...],
         payments: list[dict[str, Any]],
         adjustments: list[dict[str, Any]],
     ) -> x.ServiceLine:
-        modifiers = tuple(
-            m
-            for m in (line["modifier1"], line["modifier2"], line["modifier3"], line["modifier4"])
-            if m
-        )
+        plain = self._plain_line(raw)
+        line_id = raw[1]
         adjudications = []
         for payment in payments:
-            if payment["claim_line_id"] != line["id"]:
+            if payment["claim_line_id"] != line_id:
                 continue
             paid_date = payment["paid_date"] or self._claim_paid_date(payments, payment)
             if paid_date is None:
@@ -385,31 +499,20 @@ class _Mapper:
                 x.LineAdjudication(
                     payer_id=payment["payer__payer_id"],
                     paid_amount=payment["amount"],
-                    procedure_code=line["code"],
-                    units=payment["paid_units"] or line["units"],
+                    procedure_code=plain.procedure_code,
+                    units=payment["paid_units"] or plain.units,
                     adjudication_date=paid_date,
-                    modifiers=modifiers,
+                    modifiers=plain.modifiers,
                     adjustments=tuple(
                         x.Adjustment(a["group_code"], a["reason_code"], a["amount"], a["quantity"])
                         for a in adjustments
-                        if a["claim_line_id"] == line["id"] and a["payer_id"] == payment["payer_id"]
+                        if a["claim_line_id"] == line_id and a["payer_id"] == payment["payer_id"]
                     ),
                 )
             )
-        return x.ServiceLine(
-            procedure_code=line["code"],
-            charge=line["charge"],
-            units=line["units"],
-            service_date=line["service_date"],
-            diagnosis_pointers=tuple(
-                p
-                for p in (line["pointer1"], line["pointer2"], line["pointer3"], line["pointer4"])
-                if p
-            ),
-            modifiers=modifiers,
-            place_of_service=line["place_of_service"] or "",
-            adjudications=tuple(adjudications),
-        )
+        if not adjudications:
+            return plain
+        return dataclasses.replace(plain, adjudications=tuple(adjudications))
 
     @staticmethod
     def _claim_paid_date(payments: list[dict[str, Any]], line_payment: dict[str, Any]) -> Any:
@@ -474,11 +577,11 @@ class _ClaimsChangedError(Exception):
     """A claim left ready or changed between reading and releasing the batch."""
 
 
-def _ready_rows(payer: Payer) -> list[dict[str, Any]]:
-    return list(
+def _ready_rows(payer: Payer) -> list[tuple[Any, ...]]:
+    return _raw_rows(
         Claim.objects.filter(status=ClaimStatus.READY, payer=payer)
         .order_by("billing_provider_id", "id")
-        .values(*CLAIM_FIELDS)
+        .values_list(*CLAIM_FIELDS)
     )
 
 
@@ -507,12 +610,12 @@ def _submitter(provider: BillingProviderModel | None) -> tuple[x.Submitter, str]
     ), sender_id
 
 
-def _changed_since_read(rows: list[dict[str, Any]]) -> bool:
+def _changed_since_read(rows: list[tuple[Any, ...]]) -> bool:
     """Lock the claims (in id order) and tell whether any left ready or changed since read."""
-    seen = {row["id"]: row["updated_at"] for row in rows}
+    seen = {row[CLAIM_ID]: row[CLAIM_UPDATED_AT] for row in rows}
     locked = 0
     for chunk in _chunks(sorted(seen)):
-        for pk, status, updated_at in (
+        for pk, status, updated_at in _raw_rows(
             Claim.objects.select_for_update()
             .filter(pk__in=chunk)
             .order_by("pk")
@@ -547,16 +650,16 @@ def _export_payer(
             return
         mapper = _Mapper(payer, rows)
         by_provider: dict[x.BillingProvider, list[x.Claim]] = defaultdict(list)
-        included: list[dict[str, Any]] = []
+        included: list[tuple[Any, ...]] = []
         skipped: list[tuple[str, str]] = []
         for row in rows:
             try:
                 claim = mapper.claim(row)
                 check_claim(claim)
             except Claim837Error as error:
-                skipped.append((row["patient_control_number"], str(error)))
+                skipped.append((row[CLAIM_PCN], str(error)))
                 continue
-            by_provider[mapper.providers[row["billing_provider_id"]]].append(claim)
+            by_provider[mapper.providers[row[CLAIM_BILLING_PROVIDER]]].append(claim)
             included.append(row)
         timings["read_and_map"] += time.perf_counter() - started
         if not included:
@@ -567,7 +670,7 @@ def _export_payer(
         started = time.perf_counter()
         default_provider = (
             BillingProviderModel.objects.filter(is_default=True).first()
-            or BillingProviderModel.objects.filter(pk=included[0]["billing_provider_id"]).first()
+            or BillingProviderModel.objects.filter(pk=included[0][CLAIM_BILLING_PROVIDER]).first()
         )
         submitter, sender_id = _submitter(default_provider)
         receiver_id = _setting("PATIENTDESK_X12_RECEIVER_ID", payer.payer_id)
@@ -639,7 +742,7 @@ def _export_payer(
                     released_at=timezone.now(),
                 )
                 services.claims_mark_submitted(
-                    actor=actor, claims=[Claim(pk=row["id"]) for row in included], batch=batch
+                    actor=actor, claim_ids=[row[CLAIM_ID] for row in included], batch=batch
                 )
                 record(
                     actor=actor,

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
-from django.db.models import Max, Q
+from django.db import connections, transaction
+from django.db.models import F, Max, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit.models import Action, Category
@@ -725,54 +727,119 @@ def claim_transition(*, actor: User | None, claim: Claim, to_status: str, note: 
         return _set_status(_lock_claim(claim), actor=actor, to_status=to_status, note=note.strip())
 
 
+SUBMIT_CHUNK = 2000  # claim ids per IN (...) list: well under SQLite's variable limit
+
+
+def _id_chunks(ids: Sequence[int], size: int = SUBMIT_CHUNK) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _insert_submission_events(
+    claim_ids: Sequence[int], *, at: dt.datetime, actor: User | None, note: str
+) -> None:
+    """The timeline rows (ready -> submitted) of many claims in one multi-row INSERT per
+    chunk. Every value but the public id is the same for all rows, so each is adapted for the
+    database once, not once per row as `bulk_create` does (a third of the bookkeeping time)."""
+    if not claim_ids:
+        return
+    meta = ClaimEvent._meta
+    connection = connections[ClaimEvent.objects.db]
+    public_id = meta.get_field("public_id")
+    stamp = meta.get_field("at").get_db_prep_save(at, connection)
+    constant = {
+        "created_at": stamp,
+        "updated_at": stamp,
+        "at": stamp,
+        "actor_id": actor.pk if actor is not None and actor.is_authenticated else None,
+        "from_status": str(ClaimStatus.READY),
+        "to_status": str(ClaimStatus.SUBMITTED),
+        "note": note,
+    }
+    columns = ["public_id", "claim_id", *constant]
+    quote = connection.ops.quote_name
+    column_of = {field.attname: str(field.column) for field in meta.concrete_fields}
+    names = ", ".join(quote(column_of[name]) for name in columns)
+    head = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES "  # noqa: S608 (from meta)
+    fixed = list(constant.values())
+    if connection.vendor == "postgresql":
+        # One statement, the ids as one array parameter, the UUIDs made by the server.
+        values = ", ".join(["%s"] * len(fixed))
+        sql = (
+            f"{head.removesuffix(' VALUES ')} SELECT gen_random_uuid(), claim_id, {values} "  # noqa: S608
+            "FROM unnest(%s::bigint[]) AS claim_id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*fixed, list(claim_ids)])
+        return
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    # SQLite (3.32+, as the export's IN lists also assume) takes up to 32,766 variables.
+    size = max(1, min(SUBMIT_CHUNK, 30_000 // len(columns)))
+    with connection.cursor() as cursor:
+        for chunk in _id_chunks(claim_ids, size):
+            params: list[Any] = []
+            for pk in chunk:
+                params += [public_id.get_db_prep_save(uuid.uuid4(), connection), pk, *fixed]
+            cursor.execute(head + ", ".join([row] * len(chunk)), params)
+
+
 @transaction.atomic
 def claims_mark_submitted(
-    *, actor: User | None, claims: Sequence[Claim], batch: ClaimBatch | None = None
+    *,
+    actor: User | None,
+    claims: Sequence[Claim] = (),
+    claim_ids: Iterable[int] = (),
+    batch: ClaimBatch | None = None,
 ) -> int:
-    """The bulk path for the 837 export: ready -> submitted for many claims (locked, one update,
-    timeline rows and audit rows in bulk). Refuses the whole set if any claim is not ready."""
-    ids = [claim.pk for claim in claims]
-    locked = list(Claim.objects.select_for_update().filter(pk__in=ids).select_related("patient"))
-    not_ready = [c.patient_control_number for c in locked if c.status != ClaimStatus.READY]
-    if not_ready or len(locked) != len(set(ids)):
-        raise BillingError("claims", f"Only ready claims can be submitted: {', '.join(not_ready)}.")
+    """The bulk path for the 837 export: ready -> submitted for many claims, set-based.
+
+    One conditional UPDATE per chunk of ids (`... WHERE id IN (...) AND status = 'ready'`, so a
+    claim another user changed meanwhile is never overwritten), one bulk insert of the timeline
+    rows and one `record_many` call with an audit event per claim. Refuses the whole set (and
+    rolls back) if any claim is not ready. Claims are given as models (`claims`) or primary
+    keys (`claim_ids`, the export's way: no model instances for 10,000 rows)."""
+    ids = sorted({claim.pk for claim in claims} | set(claim_ids))
     now = timezone.now()
-    Claim.objects.filter(pk__in=ids).update(
-        status=ClaimStatus.SUBMITTED,
-        status_changed_at=now,
-        submitted_at=now,
-        batch=batch,
-        updated_at=now,
-    )
+    facts: list[tuple[int, Any, Any, str, str]] = []  # pk, public ids, PCN, status as read
+    updated = 0
+    for chunk in _id_chunks(ids):
+        facts += Claim.objects.filter(pk__in=chunk).values_list(
+            "pk", "public_id", "patient__public_id", "patient_control_number", "status"
+        )
+        updated += Claim.objects.filter(pk__in=chunk, status=ClaimStatus.READY).update(
+            status=ClaimStatus.SUBMITTED,
+            status_changed_at=now,
+            submitted_at=Coalesce(F("submitted_at"), Value(now)),
+            batch=batch,
+            updated_at=now,
+        )
+    if updated != len(ids) or len(facts) != len(ids):
+        not_ready = sorted(pcn for *_, pcn, status in facts if status != ClaimStatus.READY)
+        missing = len(ids) - len(facts)
+        raise BillingError(
+            "claims",
+            "Only ready claims can be submitted: "
+            + (", ".join(not_ready) or "a claim changed while they were submitted")
+            + (f" ({missing} not found)" if missing else "")
+            + ".",
+        )
     note = f"In batch {batch.file_name}."[:200] if batch is not None else "Submitted."
-    ClaimEvent.objects.bulk_create(
-        [
-            ClaimEvent(
-                claim=c,
-                at=now,
-                actor=actor,
-                from_status=ClaimStatus.READY,
-                to_status=ClaimStatus.SUBMITTED,
-                note=note,
-            )
-            for c in locked
-        ],
-        batch_size=1000,
-    )
+    _insert_submission_events([pk for pk, *_ in facts], at=now, actor=actor, note=note)
     record_many(
         {
             "actor": actor,
             "action": Action.UPDATE,
             "event": "claim.status",
             "category": Category.BILLING,
-            "patient": c.patient,
-            "obj": c,
-            "fields": ["status"],
+            "patient_public_id": patient_public_id,
+            "object_type": Claim._meta.label,
+            "object_id": str(public_id),
+            "fields": ("status",),
             "reason": "ready -> submitted",
         }
-        for c in locked
+        for _, public_id, patient_public_id, *_ in facts
     )
-    return len(locked)
+    return len(ids)
 
 
 @transaction.atomic

@@ -21,6 +21,7 @@ from billing.models import (
     Claim,
     ClaimBatch,
     ClaimEvent,
+    ClaimLine,
     ClaimPriorAdjustment,
     ClaimPriorPayment,
     ClaimStatus,
@@ -279,6 +280,63 @@ def test_a_claim_changed_while_the_file_was_built_is_left_out_and_the_rest_relea
     assert (a.status, b.status) == (ClaimStatus.SUBMITTED, ClaimStatus.DRAFT)
     assert b.patient_control_number not in result.files[0].path.read_text()
     assert ClaimBatch.objects.count() == 1
+
+
+def test_a_claim_that_left_ready_while_its_lines_were_read_is_not_reported_as_skipped(
+    tmp_path, monkeypatch
+):
+    # given: claim b goes back to draft right after the claims were read, before their lines
+    from billing import export
+
+    a = ready_claim()
+    b = ready_claim(payer=a.payer)
+    real_ready_rows = export._ready_rows
+    reads: list[int] = []
+
+    def read_then_someone_edits(payer):
+        rows = real_ready_rows(payer)
+        if not reads:
+            Claim.objects.filter(pk=b.pk).update(
+                status=ClaimStatus.DRAFT, updated_at=timezone.now()
+            )
+        reads.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(export, "_ready_rows", read_then_someone_edits)
+
+    # when
+    result = claims_export_837(actor=None, out_dir=tmp_path)
+
+    # then: b's lines were fetched by id, the lock check saw the change and the export
+    # started over without b
+    assert reads == [2, 1]
+    assert result.skipped == []
+    assert result.claims == 1
+    b.refresh_from_db()
+    assert b.status == ClaimStatus.DRAFT
+    assert b.patient_control_number not in result.files[0].path.read_text()
+
+
+def test_equal_lines_of_different_claims_are_each_written_with_their_exact_amounts(tmp_path):
+    # given: two claims with the same two lines, one with cents and fractional units
+    payer = PayerFactory(payer_id="SAME1")
+    claims = [ready_claim(payer=payer) for _ in range(2)]
+    ClaimLine.objects.filter(claim__in=claims, line_number=2).update(
+        charge=Decimal("40.50"), units=Decimal("1.500")
+    )
+    Claim.objects.filter(pk__in=[c.pk for c in claims]).update(total_charge=Decimal("140.50"))
+
+    # when
+    result = claims_export_837(actor=None, out_dir=tmp_path)
+
+    # then
+    parsed = segments(result.files[0].path.read_text())
+    assert [s[2] for s in parsed if s[0] == "CLM"] == ["140.5", "140.5"]
+    assert [s[1:3] + s[4:5] for s in parsed if s[0] == "SV1"] == [
+        ["HC:99213", "100", "1"],
+        ["HC:85025", "40.5", "1.5"],
+    ] * 2
+    assert [s[1] for s in parsed if s[0] == "LX"] == ["1", "2", "1", "2"]
 
 
 def test_reads_claims_with_a_fixed_number_of_queries(tmp_path):

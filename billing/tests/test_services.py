@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -23,7 +24,12 @@ from billing.models import (
     Payer,
 )
 from billing.services import BillingError, LineInput
-from billing.tests.factories import FeeScheduleEntryFactory, FeeScheduleFactory
+from billing.tests.factories import (
+    ClaimBatchFactory,
+    ClaimFactory,
+    FeeScheduleEntryFactory,
+    FeeScheduleFactory,
+)
 from patientaccounts.models import JournalEntry, LedgerAccount
 from patients.models import Coverage, Patient
 from patients.tests.factories import CoverageFactory
@@ -519,3 +525,134 @@ class TestClaimLifeCycle:
         # then
         assert [p.rule_id for p in problems] == ["SCR-DUP-001"]
         assert draft.patient_control_number in problems[0].message
+
+
+class TestClaimsMarkSubmitted:
+    """The export's bulk path: set-based, but every claim still gets its timeline row and its
+    audit event, and a claim that is not ready is never overwritten."""
+
+    def test_moves_every_ready_claim_with_one_timeline_row_and_one_audit_event_each(
+        self, billing_user: User
+    ) -> None:
+        # given
+        claims = ClaimFactory.create_batch(3, status=ClaimStatus.READY)
+        batch = ClaimBatchFactory(payer=claims[0].payer, file_name="837P-60054-000000042.x12")
+        audited_before = AuditEvent.objects.count()
+
+        # when
+        count = services.claims_mark_submitted(
+            actor=billing_user, claim_ids=[c.pk for c in claims], batch=batch
+        )
+
+        # then
+        assert count == 3
+        for claim in claims:
+            claim.refresh_from_db()
+            assert claim.status == ClaimStatus.SUBMITTED
+            assert claim.batch == batch
+            assert claim.submitted_at == claim.status_changed_at
+            (event,) = ClaimEvent.objects.filter(claim=claim)
+            assert (event.from_status, event.to_status) == (ClaimStatus.READY, "submitted")
+            assert event.actor == billing_user
+            assert event.note == "In batch 837P-60054-000000042.x12."
+        audits = AuditEvent.objects.filter(event="claim.status").order_by("sequence")
+        assert AuditEvent.objects.count() == audited_before + 3
+        assert {(a.object_id, str(a.patient_public_id)) for a in audits} == {
+            (str(c.public_id), str(c.patient.public_id)) for c in claims
+        }
+        assert all(a.fields == ["status"] and a.username == billing_user.username for a in audits)
+
+    def test_uses_the_same_number_of_queries_for_ten_claims_as_for_two(
+        self, billing_user: User, django_assert_max_num_queries: Any
+    ) -> None:
+        # given
+        two = ClaimFactory.create_batch(2, status=ClaimStatus.READY)
+        ten = ClaimFactory.create_batch(10, status=ClaimStatus.READY)
+        services.claims_mark_submitted(actor=billing_user, claims=two)  # warms the tail hint
+
+        # when / then: select + update, events, audit lock/tail + insert (+ savepoints)
+        with django_assert_max_num_queries(10):
+            services.claims_mark_submitted(actor=billing_user, claims=ten)
+
+    def test_refuses_the_whole_set_when_one_claim_is_not_ready(self, billing_user: User) -> None:
+        # given
+        ready: Claim = ClaimFactory(status=ClaimStatus.READY)
+        paid: Claim = ClaimFactory(status=ClaimStatus.PAID)
+
+        # when
+        with pytest.raises(BillingError) as caught:
+            services.claims_mark_submitted(actor=billing_user, claims=[ready, paid])
+
+        # then
+        assert caught.value.field == "claims"
+        assert paid.patient_control_number in caught.value.message
+        assert ready.patient_control_number not in caught.value.message
+        ready.refresh_from_db()
+        paid.refresh_from_db()
+        assert (ready.status, paid.status) == (ClaimStatus.READY, ClaimStatus.PAID)
+        assert ready.batch_id is None
+        assert paid.submitted_at is None
+        assert not ClaimEvent.objects.filter(claim__in=[ready, paid]).exists()
+        assert not AuditEvent.objects.filter(event="claim.status").exists()
+
+    def test_skips_and_refuses_a_claim_whose_status_changed_after_it_was_read(
+        self, billing_user: User, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # given: another user denies the claim between the read and the UPDATE
+        claim: Claim = ClaimFactory(status=ClaimStatus.READY)
+        update = services.Claim.objects.filter(pk=claim.pk).values_list  # the read itself
+
+        def read_then_change(*fields: str) -> Any:
+            rows = list(update(*fields))
+            Claim.objects.filter(pk=claim.pk).update(status=ClaimStatus.DENIED)
+            return rows
+
+        class ChangingManager:
+            def filter(self, **kwargs: Any) -> Any:
+                query = Claim._default_manager.filter(**kwargs)
+                if "status" not in kwargs:
+                    monkeypatch.setattr(query, "values_list", read_then_change)
+                return query
+
+        monkeypatch.setattr(services.Claim, "objects", ChangingManager())
+
+        # when
+        with pytest.raises(BillingError) as caught:
+            services.claims_mark_submitted(actor=billing_user, claims=[claim])
+
+        # then: the conditional UPDATE left the denied claim alone (0 rows), so the whole set
+        # was refused and rolled back (the denial too, as it ran in the same transaction here)
+        monkeypatch.undo()
+        assert caught.value.message == (
+            "Only ready claims can be submitted: a claim changed while they were submitted."
+        )
+        claim.refresh_from_db()
+        assert claim.status != ClaimStatus.SUBMITTED
+        assert claim.submitted_at is None
+        assert not ClaimEvent.objects.filter(claim=claim).exists()
+
+    def test_keeps_the_first_submission_time_of_a_claim_sent_again(
+        self, billing_user: User
+    ) -> None:
+        # given
+        first = timezone.now() - dt.timedelta(days=30)
+        claim = ClaimFactory(status=ClaimStatus.READY, submitted_at=first)
+
+        # when
+        services.claims_mark_submitted(actor=billing_user, claim_ids=[claim.pk])
+
+        # then
+        claim.refresh_from_db()
+        assert claim.status == ClaimStatus.SUBMITTED
+        assert claim.submitted_at == first
+        assert claim.status_changed_at > first
+
+    def test_reports_claims_that_do_not_exist(self, billing_user: User) -> None:
+        claim = ClaimFactory(status=ClaimStatus.READY)
+
+        with pytest.raises(BillingError) as caught:
+            services.claims_mark_submitted(actor=billing_user, claim_ids=[claim.pk, 987_654])
+
+        assert "1 not found" in caught.value.message
+        claim.refresh_from_db()
+        assert claim.status == ClaimStatus.READY
