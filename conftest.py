@@ -17,6 +17,9 @@ from accounts.tests.factories import PASSWORD, UserFactory
 from core.models import Location
 from core.tests.factories import LocationFactory
 
+# The browser fixtures (one Playwright and one Chromium for every app's browser tests).
+pytest_plugins = ["tests.browser.fixtures"]
+
 PERSONA_ROLES = {
     "frontdesk": "patient_service_rep",
     "officeadmin": "medical_office_admin",

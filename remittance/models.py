@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from billing.models import AdjustmentGroup, DenialCause
 from core.models import BaseModel
@@ -291,7 +292,17 @@ class Denial(BaseModel):
     status = models.CharField(
         max_length=12, choices=DenialStatus.choices, default=DenialStatus.OPEN
     )
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, help_text="Text brought in with the denial (import).")
+    replacement_claim = models.ForeignKey(
+        "billing.Claim", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    write_off = models.ForeignKey(
+        "patientaccounts.JournalTransaction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["due_date", "id"]
@@ -302,6 +313,49 @@ class Denial(BaseModel):
 
     def __str__(self) -> str:
         return f"denial {self.carc} on claim {self.claim_id}"
+
+    @property
+    def is_overdue(self) -> bool:
+        """Still to work (open or in progress) and past the appeal deadline."""
+        return (
+            self.status in (DenialStatus.OPEN, DenialStatus.IN_PROGRESS)
+            and self.due_date < timezone.localdate()
+        )
+
+
+class DenialNote(BaseModel):
+    """One note on a denial's timeline: append-only, with its author and time."""
+
+    denial = models.ForeignKey(Denial, on_delete=models.PROTECT, related_name="timeline")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(max_length=20, default="note")  # note, status, assign, appeal...
+    text = models.TextField(max_length=2000)
+
+    class Meta:
+        ordering = ["denial_id", "created_at", "id"]
+        indexes = [models.Index(fields=["denial", "created_at"], name="remit_denialnote_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on denial {self.denial_id}"
+
+
+class AppealLetter(BaseModel):
+    """An appeal letter as sent: the PDF bytes, their SHA-256, who made it and when."""
+
+    denial = models.ForeignKey(Denial, on_delete=models.PROTECT, related_name="appeal_letters")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    sha256 = models.CharField(max_length=64)
+    pdf = models.BinaryField()
+
+    class Meta:
+        ordering = ["denial_id", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"appeal letter {self.sha256[:12]}"
 
 
 class JobStatus(models.TextChoices):

@@ -28,6 +28,8 @@ from patientaccounts.tests.test_views_audit import NOT_PATIENT_DATA as ACCOUNTS_
 from patientaccounts.tests.test_views_audit import PATIENT_ROUTES as ACCOUNTS_ROUTES
 from patients.models import Coverage, Patient, PatientFlag
 from patients.tests.factories import CoverageFactory, PatientFactory, PatientFlagFactory
+from remittance.tests.test_denials_audit import NOT_PATIENT_DATA as DENIALS_NOT_PATIENT_DATA
+from remittance.tests.test_denials_audit import PATIENT_ROUTES as DENIALS_ROUTES
 from scheduling.tests.factories import AppointmentFactory
 from scheduling.tests.test_views_audit import NOT_PATIENT_DATA as SCHEDULING_NOT_PATIENT_DATA
 from scheduling.tests.test_views_audit import PATIENT_ROUTES as SCHEDULING_ROUTES
@@ -346,6 +348,7 @@ PATIENT_ROUTES: dict[str, Call] = {
         scope="query",
         allowed_as="billing",
         denied_as="frontdesk",
+        also_ok=(400,),  # no claim has that number: the form says so; the read is audited
     ),
 }
 
@@ -422,6 +425,8 @@ CLASSIFIED_ELSEWHERE = (
     | set(SCHEDULING_NOT_PATIENT_DATA)
     | set(ACCOUNTS_ROUTES)
     | set(ACCOUNTS_NOT_PATIENT_DATA)
+    | set(DENIALS_ROUTES)
+    | set(DENIALS_NOT_PATIENT_DATA)
 )
 
 

@@ -16,13 +16,12 @@ from playwright.sync_api import expect
 from accounts.tests.factories import UserFactory
 from billing.tests.factories import ClaimFactory, EncounterFactory, PayerFactory
 from core.tests.factories import LocationFactory
-from tests.browser.conftest import axe, browser, page  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser]
 
 
 @pytest.fixture
-def billing_page(page: Any, live_server: Any) -> Any:  # noqa: F811
+def billing_page(page: Any, live_server: Any) -> Any:
     """Signed in as a billing specialist at Main Street, with two payers' claims."""
     clinic = LocationFactory(code="main", name="Main Street Clinic")
     user = UserFactory(username="billing", roles=["billing_specialist"], locations=[clinic])
@@ -53,7 +52,7 @@ def _serious(pg: Any, run_axe: Callable[[Any], list[dict[str, Any]]]) -> list[st
 
 def test_aging_page_draws_its_chart_switches_basis_and_is_accessible(
     billing_page: Any,
-    axe: Callable[[Any], list[dict[str, Any]]],  # noqa: F811
+    axe: Callable[[Any], list[dict[str, Any]]],
 ) -> None:
     pg = billing_page
     # given
@@ -78,7 +77,7 @@ def test_aging_page_draws_its_chart_switches_basis_and_is_accessible(
 
 def test_kpi_page_shows_definitions_and_trend_and_is_accessible(
     billing_page: Any,
-    axe: Callable[[Any], list[dict[str, Any]]],  # noqa: F811
+    axe: Callable[[Any], list[dict[str, Any]]],
 ) -> None:
     pg = billing_page
     pg.goto("/receivables/kpis/")

@@ -2,10 +2,6 @@
 
 import pytest
 
-from tests.browser.conftest import axe, browser, page, sign_in
-
-__all__ = ["axe", "browser", "page", "sign_in"]
-
 
 @pytest.fixture(autouse=True, scope="session")
 def _warm_url_conf() -> None:

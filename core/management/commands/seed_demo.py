@@ -124,12 +124,18 @@ class Command(BaseCommand):
     def _seed_billing(self, options: dict[str, Any], progress: bool) -> None:
         from billing.demo import seed_billing
         from patientaccounts.demo import seed_accounts
+        from remittance.demo import seed_remittances
 
         billing = seed_billing(claims=options["claims"], progress=progress)
+        remittances = seed_remittances(progress=progress)
         accounts = seed_accounts(progress=progress)
         self.stdout.write(
             "Billing: "
             + ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in billing.items())
+        )
+        self.stdout.write(
+            "Remittances: "
+            + ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in remittances.items())
         )
         self.stdout.write(
             "Patient accounts: "

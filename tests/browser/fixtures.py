@@ -1,6 +1,9 @@
-"""Browser tests: Debian's headless chromium driven by Playwright against pytest-django's
-live server (127.0.0.1). Run with the rest of the suite; `scripts/ensure_chromium.sh` installs
-chromium when missing."""
+"""Browser-test fixtures: Debian's headless chromium driven by Playwright against pytest-django's
+live server (127.0.0.1). Registered once for the whole suite by the root conftest
+(`pytest_plugins`), so one Playwright and one Chromium serve the browser tests of every app: a
+second definition of the session-scoped `browser` (e.g. re-imported into an app's conftest)
+would start a second Playwright inside the first one's event loop. `scripts/ensure_chromium.sh`
+installs chromium when missing."""
 
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, live_server: Any) -> Iterator[Any]:
     context = browser.new_context(base_url=live_server.url, locale="en-US")
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(20_000)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
