@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import signals
+from django.db.models.base import ModelState
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
-from audit.chain import GENESIS, compute_hmac
+from audit.chain import CHAINED_FIELDS, GENESIS, compute_hmac
+from audit.chain import _canonical as canonical
 from audit.models import Action, AuditEvent, Category, Outcome
 from core import request_context
 
@@ -96,9 +103,12 @@ def _event_row(
     fields: Iterable[str] = (),
     username: str = "",
     ctx: request_context.RequestContext | None = None,
+    context_columns: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The columns of one event, except those the chain fills in (sequence, time, hashes)."""
-    ctx = ctx if ctx is not None else request_context.current()
+    """The columns of one event, except those the chain fills in (sequence, time, hashes).
+    `context_columns` (from `_context_columns(ctx)`) saves a batch recomputing them per row."""
+    if context_columns is None:
+        context_columns = _context_columns(ctx if ctx is not None else request_context.current())
     if patient is not None and patient_public_id is None:
         patient_public_id = patient.public_id
     if obj is not None:
@@ -109,7 +119,7 @@ def _event_row(
         "user_id": user_obj.pk if user_obj else None,
         "username": _text(user_obj.get_username() if user_obj else username, 150),
         "roles": _text(user_obj.role_slugs, 300) if user_obj else "",
-        "session_ref": _text(ctx.session_ref, 16),
+        "session_ref": context_columns["session_ref"],
         "patient_public_id": _normalise_uuid(patient_public_id),
         "action": str(action),
         "event": _text(event, 60),
@@ -117,11 +127,21 @@ def _event_row(
         "object_type": _text(object_type, 60),
         "object_id": _text(object_id, 64),
         "outcome": str(outcome),
+        "ip": context_columns["ip"],
+        "user_agent": context_columns["user_agent"],
+        "request_id": context_columns["request_id"],
+        "reason": _text(reason),
+        "fields": sorted({_text(str(name)) for name in fields}),
+    }
+
+
+def _context_columns(ctx: request_context.RequestContext) -> dict[str, Any]:
+    """The columns an event takes from the request it was recorded in."""
+    return {
+        "session_ref": _text(ctx.session_ref, 16),
         "ip": _normalise_ip(ctx.ip),
         "user_agent": _text(ctx.user_agent, 400),
         "request_id": _text(ctx.request_id, 64),
-        "reason": _text(reason),
-        "fields": sorted({_text(str(name)) for name in fields}),
     }
 
 
@@ -277,13 +297,118 @@ def _append_after_hint(
 def record_many(events: Iterable[Mapping[str, Any]]) -> list[AuditEvent]:
     """Append several events at once, in the order given: one lock, one read of the chain's
     tail, the chain computed here, one bulk insert. Each item holds `record()`'s keyword
-    arguments. For batch writers (imports) that would otherwise call `record()` per row."""
-    ctx = request_context.current()
-    rows = [_event_row(**dict(spec), ctx=ctx) for spec in events]
+    arguments. For batch writers (imports) that would otherwise call `record()` per row.
+
+    The rows, HMACs and chain are exactly those `record()` would write one by one; the batch
+    path only skips the per-object ORM work (HMACs in a tight loop with one keyed hash copied
+    per row, values adapted once per distinct value, raw executemany / multi-row VALUES)."""
+    shared = _context_columns(request_context.current())
+    rows = [_event_row(**dict(spec), context_columns=shared) for spec in events]
     if not rows:
         return []
     with transaction.atomic(savepoint=False):
-        created = _chain(rows, _lock_and_read_tail())
-        AuditEvent.objects.bulk_create(created, batch_size=500)
+        tail = _lock_and_read_tail()
+        _chain_rows(rows, tail)
+        ids = _insert_events(rows, after=tail[0])
+        created = _event_instances(rows, ids)
         _remember_tail(created[-1])
+    return created
+
+
+def _chain_rows(rows: list[dict[str, Any]], tail: tuple[int, str]) -> None:
+    """`_chain` without model instances: number, timestamp and hash `rows` in place (the
+    lock must be held). The payload is `audit.chain.compute_hmac`'s, byte for byte."""
+    sequence, prev_hash = tail
+    keyed = hmac.new(settings.AUDIT_HMAC_KEY.encode(), digestmod=hashlib.sha256)
+    encode = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+    now = timezone.now
+    for row in rows:
+        sequence += 1
+        row["sequence"] = sequence
+        row["occurred_at"] = now()
+        row["prev_hash"] = prev_hash
+        payload = {}
+        for name in CHAINED_FIELDS:
+            value = row.get(name)
+            payload[name] = value if type(value) is str else canonical(value)
+        digest = keyed.copy()
+        digest.update(encode(payload).encode())
+        row["hmac"] = prev_hash = digest.hexdigest()
+
+
+# Columns whose values need the field's adaptation for the database (the others are plain
+# str/int/None, passed as they are); the cached ones repeat across a batch.
+_ADAPTED = frozenset({"occurred_at", "patient_public_id", "ip", "fields"})
+_CACHED = frozenset({"patient_public_id", "ip", "fields"})
+
+
+def _insert_events(rows: list[dict[str, Any]], *, after: int) -> dict[int, int]:
+    """INSERT the chained rows; {sequence: id} of the rows written (sequences after `after`)."""
+    meta = AuditEvent._meta
+    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+    names = [str(f.attname) for f in fields]
+    prepare: list[tuple[int, Any, dict[Any, Any] | None]] = [
+        (position, field, {} if field.attname in _CACHED else None)
+        for position, field in enumerate(fields)
+        if field.attname in _ADAPTED
+    ]
+    values = []
+    for row in rows:
+        line = [row[name] for name in names]
+        for position, field, cache in prepare:
+            value = line[position]
+            if cache is None:
+                line[position] = field.get_db_prep_save(value, connection)
+                continue
+            key = tuple(value) if isinstance(value, list) else value
+            adapted = cache.get(key, cache)
+            if adapted is cache:
+                adapted = cache[key] = field.get_db_prep_save(value, connection)
+            line[position] = adapted
+        values.append(line)
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    head = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
+    marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    ids: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # COPY: no SQL text to build or parse per row (a long multi-row VALUES costs
+            # psycopg's client-side binding more than the database).
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for line in values:
+                    copy.write_row(line)
+        else:
+            for start in range(0, len(values), 2000):
+                cursor.executemany(head + marks, values[start : start + 2000])
+        # The chain lock is held: every row after `after` is one of these.
+        cursor.execute(
+            f"SELECT sequence, id FROM {table} WHERE sequence > %s",  # noqa: S608
+            [after],
+        )
+        ids.update(cursor.fetchall())
+    return ids
+
+
+def _event_instances(rows: list[dict[str, Any]], ids: dict[int, int]) -> list[AuditEvent]:
+    """Saved AuditEvent objects for the inserted rows. Without pre/post_init receivers the
+    instances are assembled directly (what `Model.__init__` would set, minus its overhead)."""
+    alias = connection.alias
+    if signals.pre_init.has_listeners(AuditEvent) or signals.post_init.has_listeners(AuditEvent):
+        created = []
+        for row in rows:
+            event = AuditEvent(id=ids[row["sequence"]], **row)
+            event._state.adding, event._state.db = False, alias
+            created.append(event)
+        return created
+    created = []
+    new = AuditEvent.__new__
+    for row in rows:
+        event = new(AuditEvent)
+        event.__dict__.update(row)
+        event.id = ids[row["sequence"]]
+        state = event._state = ModelState()
+        state.adding, state.db = False, alias
+        created.append(event)
     return created

@@ -10,14 +10,17 @@ target line says "not available".
 
 `run(quick=..., full=...) -> Section` is what bench/run.py calls (after migrating a fresh
 database); it also seeds the submitted claims the file pays, in bulk, and times
-`remittance_ingest` end to end. Standalone: `.venv/bin/python bench/billing_835.py [--claims N]`
-prints the parse figures only (no database); add `--database sqlite|postgresql` for the whole
-run on a fresh database (PostgreSQL inside scripts/with_postgres.sh).
+`remittance_ingest` end to end, with the CPU time this process spent per claim payment (the
+steadier figure on a loaded machine). Standalone: `.venv/bin/python bench/billing_835.py
+[--claims N]` prints the parse figures only (no database); add `--database sqlite|postgresql`
+for the whole run on a fresh database (PostgreSQL inside scripts/with_postgres.sh), and
+`--profile FILE` to cProfile the ingest (`python -m pstats FILE`, sort by cumulative/tottime).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import sys
 import tempfile
 import time
@@ -138,17 +141,31 @@ def seed_claims(claims: int, *, prefix: str, patients: int = 200) -> None:
     ClaimLine.objects.bulk_create(lines, batch_size=2000)
 
 
-def ingest_rate(path: Path, claims: int) -> tuple[float, float, str]:
-    """(claims/s, seconds, status) of remittance_ingest: parse, match, post, end to end."""
+def ingest_rate(
+    path: Path, claims: int, *, profile: Path | None = None
+) -> tuple[float, float, str, float]:
+    """(claims/s, seconds, status, CPU microseconds per claim payment) of remittance_ingest:
+    parse, match, post, end to end. The CPU time (this process; the database server's is not
+    in it on PostgreSQL) is the steadier figure on a loaded machine. With `profile`, the run
+    is profiled (cProfile; slower) and the statistics are written there."""
     from remittance.services import remittance_ingest
 
     data = path.read_bytes()
+    profiler = cProfile.Profile() if profile is not None else None
+    cpu = time.process_time()
     start = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     report = remittance_ingest(actor=None, data=data, file_name=path.name)
+    if profiler is not None:
+        profiler.disable()
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(str(profile))
     if report.matched != claims:
         raise AssertionError(f"matched {report.matched} of {claims}: {report.message}")
-    return claims / elapsed, elapsed, str(report.status)
+    return claims / elapsed, elapsed, str(report.status), cpu / claims * 1e6
 
 
 def ingest_available() -> bool:
@@ -159,12 +176,14 @@ def ingest_available() -> bool:
     return True
 
 
-def run(*, quick: bool, full: bool, claims: int | None = None) -> Section:
+def run(
+    *, quick: bool, full: bool, claims: int | None = None, profile: Path | None = None
+) -> Section:
     """Needs a migrated database (bench/run.py provides one)."""
     if claims is None:
         claims = QUICK_CLAIMS if quick else FULL_CLAIMS
     section = Section("835 remittance ingest")
-    end_to_end: tuple[float, float, str] | None = None
+    end_to_end: tuple[float, float, str, float] | None = None
     with tempfile.TemporaryDirectory(prefix="patientdesk-bench-835-") as tmp:
         prefix = f"B{int(time.time()) % 100000:05d}"
         path = write_sample(claims, Path(tmp), prefix=prefix)
@@ -183,10 +202,11 @@ def run(*, quick: bool, full: bool, claims: int | None = None) -> Section:
         if ingest_available():
             say(f"835: seeding {claims:,} submitted claims to match ...")
             seed_claims(claims, prefix=prefix)
-            end_to_end = ingest_rate(path, claims)
+            end_to_end = ingest_rate(path, claims, profile=profile)
             say(
                 f"835 ingest + post end to end: {end_to_end[0]:,.0f} claim payments/s "
-                f"({end_to_end[1]:.2f} s, {end_to_end[2]})"
+                f"({end_to_end[1]:.2f} s, {end_to_end[2]}; CPU {end_to_end[3]:,.0f} us "
+                "per claim payment)"
             )
     section.lines += [
         f"Synthetic balanced 835: {claims:,} claim payments x {LINES_PER_CLAIM} service lines "
@@ -196,19 +216,20 @@ def run(*, quick: bool, full: bool, claims: int | None = None) -> Section:
         "post to the ledger (bulk), claim statuses and timeline, denials, audit rows, one "
         "transaction.",
         "",
-        "| reader | claim payments/s | seconds |",
-        "|---|---|---|",
-        f"| billing.x12.edi835 (parse only, best of 3) | {ours:,.0f} | {ours_seconds:.2f} |",
+        "| reader | claim payments/s | seconds | CPU per claim payment |",
+        "|---|---|---|---|",
+        f"| billing.x12.edi835 (parse only, best of 3) | {ours:,.0f} | {ours_seconds:.2f} "
+        f"| {ours_seconds / claims * 1e6:,.0f} us |",
     ]
     if reference is not None:
         section.lines.append(
             f"| edi-835-parser 1.8 (parse only, reference) | {reference[0]:,.0f} "
-            f"| {reference[1]:.2f} |"
+            f"| {reference[1]:.2f} | |"
         )
     if end_to_end is not None:
         section.lines.append(
             f"| remittance_ingest (parse + match + post) | {end_to_end[0]:,.0f} "
-            f"| {end_to_end[1]:.2f} |"
+            f"| {end_to_end[1]:.2f} | {end_to_end[3]:,.0f} us (this process) |"
         )
     if reference is not None:
         section.lines += [
@@ -235,12 +256,21 @@ def run(*, quick: bool, full: bool, claims: int | None = None) -> Section:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="835 parse speed (no database)")
+    parser = argparse.ArgumentParser(
+        description="835 parse speed (no database); with --database, ingest + post end to end"
+    )
     parser.add_argument("--claims", type=int, default=FULL_CLAIMS)
     parser.add_argument("--database", choices=("sqlite", "postgresql"))
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="with --database: cProfile the ingest and write the statistics to FILE "
+        "(read them with `python -m pstats FILE`)",
+    )
     args = parser.parse_args(argv)
     if args.database:
-        return run_on_fresh_database(args.database, args.claims)
+        return run_on_fresh_database(args.database, args.claims, profile=args.profile)
     with tempfile.TemporaryDirectory(prefix="patientdesk-bench-835-") as tmp:
         path = write_sample(args.claims, Path(tmp))
         ours, seconds = parse_rate(path, args.claims)
@@ -251,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_on_fresh_database(kind: str, claims: int) -> int:
+def run_on_fresh_database(kind: str, claims: int, *, profile: Path | None = None) -> int:
     import os
 
     from bench.common import fresh_database
@@ -265,7 +295,7 @@ def run_on_fresh_database(kind: str, claims: int) -> int:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        section = run(quick=False, full=True, claims=claims)
+        section = run(quick=False, full=True, claims=claims, profile=profile)
     for target in section.targets:
         say(f"{target.verdict:<4}  {target.name}: {target.measured}  (target {target.goal})")
     return 0

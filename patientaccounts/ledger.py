@@ -13,14 +13,17 @@ transaction (a retried post creates one); the same key with different content is
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import IntegrityError, connection
 from django.db import transaction as db_transaction
+from django.db.models import Field, signals
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from audit.models import Action, Category
@@ -35,6 +38,8 @@ CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999.99")  # DecimalField(12, 2)
 _LIMITS = {"memo": 200, "claim_reference": 64, "payer_reference": 80, "source": 120}
 _KEY_LIMIT = 120
+_LOOKUP_CHUNK = 5000
+_COPY_FROM = 100  # rows: from here on PostgreSQL gets COPY instead of executemany
 _ACCOUNTS = frozenset(LedgerAccount.values)
 _KINDS = frozenset(TransactionKind.values)
 
@@ -160,11 +165,15 @@ def _stored_fingerprint(txn: JournalTransaction) -> tuple[Any, ...]:
 
 
 def _existing_for_keys(keys: Iterable[str]) -> dict[str, JournalTransaction]:
-    wanted = list(set(keys))
-    if not wanted:
-        return {}
-    rows = JournalTransaction.objects.filter(idempotency_key__in=wanted).prefetch_related("entries")
-    return {str(txn.idempotency_key): txn for txn in rows}
+    wanted = sorted(set(keys))
+    found: dict[str, JournalTransaction] = {}
+    # In chunks: SQLite refuses statements with more than 32,766 parameters.
+    for start in range(0, len(wanted), _LOOKUP_CHUNK):
+        rows = JournalTransaction.objects.filter(
+            idempotency_key__in=wanted[start : start + _LOOKUP_CHUNK]
+        ).prefetch_related("entries")
+        found.update((str(txn.idempotency_key), txn) for txn in rows)
+    return found
 
 
 def _same_or_refuse(
@@ -214,13 +223,21 @@ def _insert_entries(rows: Iterable[tuple[JournalTransaction, list[tuple[str, Dec
     if not params:
         return
     table = connection.ops.quote_name(JournalEntry._meta.db_table)
-    sql = (
-        f"INSERT INTO {table} (transaction_id, account, amount, patient_id, service_date) "  # noqa: S608
-        "VALUES (%s, %s, %s, %s, %s)"
-    )
+    columns = "transaction_id, account, amount, patient_id, service_date"
+    sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(params) > _COPY_FROM:
+            _copy(cursor, table, columns, params)
+            return
         for start in range(0, len(params), 2000):
             cursor.executemany(sql, params[start : start + 2000])
+
+
+def _copy(cursor: Any, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL: INSERT `rows` with COPY (psycopg adapts each value; nothing to parse)."""
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _audit_spec(actor: User | None, txn: JournalTransaction, event: str) -> dict[str, Any]:
@@ -279,7 +296,8 @@ def journal_post_many(
 
     Same validation and idempotency as `journal_post`; one bulk insert per table and one
     `record_many` for the audit trail. Returns one transaction per posting, in order (a
-    repeated key answers with the same transaction).
+    repeated key answers with the same transaction). The rows are those `journal_post` writes;
+    they are inserted with raw executemany / multi-row VALUES (no per-object ORM work).
     """
     checked = []
     for number, posting in enumerate(postings, start=1):
@@ -290,34 +308,176 @@ def journal_post_many(
     now = timezone.now()
     with db_transaction.atomic():
         existing = _existing_for_keys(p.idempotency_key for p, _ in checked if p.idempotency_key)
-        result: list[JournalTransaction | None] = []
-        new: list[tuple[JournalTransaction, list[tuple[str, Decimal]]]] = []
-        seen: dict[str, tuple[JournalTransaction, Posting, list[tuple[str, Decimal]]]] = {}
+        # Each item: an existing transaction, or the index of a new posting in `new`.
+        result: list[JournalTransaction | int] = []
+        new: list[tuple[Posting, list[tuple[str, Decimal]]]] = []
+        seen: dict[str, int] = {}
         for posting, lines in checked:
             key = posting.idempotency_key
             if key is not None and key in existing:
                 result.append(_same_or_refuse(existing[key], posting, lines))
                 continue
             if key is not None and key in seen:
-                first_txn, first_posting, first_lines = seen[key]
+                first_posting, first_lines = new[seen[key]]
                 if _posting_fingerprint(first_posting, first_lines) != _posting_fingerprint(
                     posting, lines
                 ):
                     raise LedgerError(
                         "idempotency_key", f"'{key}' appears twice with different content."
                     )
-                result.append(first_txn)
+                result.append(seen[key])
                 continue
-            txn = _build(actor=actor, posting=posting, now=now, reverses=None)
-            new.append((txn, lines))
             if key is not None:
-                seen[key] = (txn, posting, lines)
-            result.append(txn)
-        if new:
-            JournalTransaction.objects.bulk_create([txn for txn, _ in new], batch_size=500)
-            _insert_entries(new)
-            record_many(_audit_spec(actor, txn, "ledger.post") for txn, _ in new)
-    return [txn for txn in result if txn is not None]
+                seen[key] = len(new)
+            result.append(len(new))
+            new.append((posting, lines))
+        created = _insert_transactions(actor=actor, postings=[p for p, _ in new], now=now)
+        if created:
+            _insert_entries(zip(created, (lines for _, lines in new), strict=True))
+            record_many(_audit_spec(actor, txn, "ledger.post") for txn in created)
+    return [created[item] if isinstance(item, int) else item for item in result]
+
+
+_TRANSACTION_COLUMNS = (
+    "public_id",
+    "created_at",
+    "updated_at",
+    "patient_id",
+    "kind",
+    "posted_at",
+    "posted_by_id",
+    "memo",
+    "service_date",
+    "claim_reference",
+    "payer_reference",
+    "source",
+    "idempotency_key",
+    "reverses_id",
+)
+
+
+def _insert_transactions(
+    *, actor: User | None, postings: Sequence[Posting], now: dt.datetime
+) -> list[JournalTransaction]:
+    """INSERT new transactions (no reversals) as `_build` + save would, in one executemany
+    (SQLite) or few multi-row VALUES statements (PostgreSQL); the saved objects, in order."""
+    if not postings:
+        return []
+    ops = connection.ops
+    postgres = connection.vendor == "postgresql"
+    user = actor if actor is not None and actor.is_authenticated else None
+    user_id = user.pk if user is not None else None
+    times: dict[dt.datetime, Any] = {}
+    dates: dict[dt.date | None, Any] = {}
+
+    def adapt_time(value: dt.datetime) -> Any:
+        if value not in times:
+            times[value] = ops.adapt_datetimefield_value(value)
+        return times[value]
+
+    def adapt_date(value: dt.date | None) -> Any:
+        if value not in dates:
+            dates[value] = ops.adapt_datefield_value(value)
+        return dates[value]
+
+    stamp = adapt_time(now)
+    public_ids = [uuid.uuid4() for _ in postings]
+    values = [
+        (
+            public_id if postgres else public_id.hex,
+            stamp,
+            stamp,
+            posting.patient.pk if posting.patient is not None else None,
+            str(posting.kind),
+            adapt_time(posting.posted_at) if posting.posted_at is not None else stamp,
+            user_id,
+            posting.memo,
+            adapt_date(posting.service_date),
+            posting.claim_reference,
+            posting.payer_reference,
+            posting.source,
+            posting.idempotency_key,
+            None,
+        )
+        for public_id, posting in zip(public_ids, postings, strict=True)
+    ]
+    ids = _insert_returning_ids(values)
+    init_signals = signals.pre_init.has_listeners(
+        JournalTransaction
+    ) or signals.post_init.has_listeners(JournalTransaction)
+    created = []
+    for public_id, posting in zip(public_ids, postings, strict=True):
+        fields = {
+            "id": ids[public_id],
+            "public_id": public_id,
+            "created_at": now,
+            "updated_at": now,
+            "patient_id": posting.patient.pk if posting.patient is not None else None,
+            "kind": str(posting.kind),
+            "posted_at": posting.posted_at or now,
+            "posted_by_id": user_id,
+            "memo": posting.memo,
+            "service_date": posting.service_date,
+            "claim_reference": posting.claim_reference,
+            "payer_reference": posting.payer_reference,
+            "source": posting.source,
+            "idempotency_key": posting.idempotency_key,
+            "reverses_id": None,
+        }
+        created.append(_saved_instance(fields, posting.patient, user, slow=init_signals))
+    return created
+
+
+def _insert_returning_ids(values: list[tuple[Any, ...]]) -> dict[uuid.UUID, int]:
+    """INSERT transaction rows; {public_id: id} of the rows written."""
+    quote = connection.ops.quote_name
+    table = quote(JournalTransaction._meta.db_table)
+    columns = ", ".join(
+        quote(str(cast("Field[Any, Any]", JournalTransaction._meta.get_field(c)).column))
+        for c in _TRANSACTION_COLUMNS
+    )
+    marks = "(" + ", ".join(["%s"] * len(_TRANSACTION_COLUMNS)) + ")"
+    head = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
+    ids: dict[uuid.UUID, int] = {}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # COPY (no SQL text parsed per row by client-side binding), then the ids by
+            # public id (unique; other writers' rows may interleave, so not by id range).
+            _copy(cursor, table, columns, values)
+            cursor.execute(
+                f"SELECT public_id, id FROM {table} WHERE public_id = ANY(%s)",  # noqa: S608
+                [[row[0] for row in values]],
+            )
+            ids.update(cursor.fetchall())
+            return ids
+        # SQLite: the write lock is held from the first INSERT to the commit, and AUTOINCREMENT
+        # ids only grow, so this batch's rows are among those above the highest id seen before.
+        cursor.execute(f"SELECT MAX(id) FROM {table}")  # noqa: S608
+        (before,) = cursor.fetchone()
+        for start in range(0, len(values), 2000):
+            cursor.executemany(head + marks, values[start : start + 2000])
+        cursor.execute(
+            f"SELECT public_id, id FROM {table} WHERE id > %s",  # noqa: S608
+            [before or 0],
+        )
+        ids.update((uuid.UUID(public_id), pk) for public_id, pk in cursor.fetchall())
+    return ids
+
+
+def _saved_instance(
+    fields: dict[str, Any], patient: Patient | None, user: User | None, *, slow: bool
+) -> JournalTransaction:
+    """A saved JournalTransaction holding `fields`, with its patient and poster cached as
+    bulk_create leaves them. Assembled directly unless pre/post_init receivers need __init__."""
+    if slow:
+        txn = JournalTransaction(**fields)
+    else:
+        txn = JournalTransaction.__new__(JournalTransaction)
+        txn.__dict__.update(fields)
+        txn._state = ModelState()
+    txn._state.adding, txn._state.db = False, connection.alias
+    txn._state.fields_cache.update({"patient": patient, "posted_by": user, "reverses": None})
+    return txn
 
 
 def journal_reverse(

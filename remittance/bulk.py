@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
@@ -47,6 +47,65 @@ class _Adapter:
         return value
 
 
+# Fields whose values (str, int, bool, None) go to the driver as they are.
+_PLAIN = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.BooleanField,
+    models.ForeignKey,
+)
+
+
+def _converters(
+    model: type[models.Model], columns: Sequence[str], adapt: _Adapter
+) -> list[tuple[int, Callable[[Any], Any]]]:
+    """(position, converter) for the columns whose values need adapting on this database;
+    each converter does what `_Adapter` does for the values its field holds."""
+    converters: list[tuple[int, Callable[[Any], Any]]] = []
+    for position, column in enumerate(columns):
+        field = model._meta.get_field(column)
+        if isinstance(field, models.UUIDField | models.DecimalField) and adapt.postgres:
+            continue  # psycopg adapts them natively, as _Adapter leaves them
+        if isinstance(field, models.UUIDField):
+            converters.append((position, _uuid_hex(adapt)))
+        elif isinstance(field, models.DecimalField):
+            converters.append((position, _decimal_text(adapt)))
+        elif isinstance(field, models.DateField):  # DateTimeField too
+            converters.append((position, _cached(adapt)))
+        elif not isinstance(field, _PLAIN):
+            converters.append((position, adapt))
+    return converters
+
+
+def _cached(adapt: _Adapter) -> Callable[[Any], Any]:
+    """`adapt` for a column of dates or times: each distinct value converted once."""
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            converted = seen[value] = adapt(value)
+            return converted
+
+    return convert
+
+
+def _uuid_hex(adapt: _Adapter) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        return value.hex if type(value) is uuid.UUID else adapt(value)
+
+    return convert
+
+
+def _decimal_text(adapt: _Adapter) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        return str(value) if type(value) is Decimal else adapt(value)
+
+    return convert
+
+
 def insert_rows(
     model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> int:
@@ -58,14 +117,30 @@ def insert_rows(
     marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
     head = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES "  # noqa: S608
     adapt = _Adapter()
-    # SQLite runs a prepared statement per row fast (executemany); PostgreSQL wants few round
-    # trips, so it gets multi-row VALUES lists (well under its 65,535 parameters).
-    per_statement = 1 if not adapt.postgres else max(1, 20_000 // len(columns))
+    converters = _converters(model, columns, adapt)
+    # SQLite runs a prepared statement per row fast (executemany); PostgreSQL gets COPY: one
+    # stream, and no long multi-row VALUES text for psycopg's client-side binding to parse.
+    if adapt.postgres:
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {quote(model._meta.db_table)} ({names}) FROM STDIN") as copy,
+        ):
+            count = 0
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
+    per_statement = 1
     count = 0
     with connection.cursor() as cursor:
         batch: list[list[Any]] = []
         for row in rows:
-            batch.append([adapt(v) for v in row])
+            line = list(row)
+            for position, convert in converters:
+                value = line[position]
+                if value is not None:
+                    line[position] = convert(value)
+            batch.append(line)
             if len(batch) >= BATCH:
                 count += _flush(cursor, head, marks, batch, per_statement)
                 batch = []
@@ -86,5 +161,13 @@ def _flush(cursor: Any, head: str, marks: str, batch: list[list[Any]], per_state
 
 
 def ids_by_public_id(model: type[models.Model], **filters: Any) -> dict[uuid.UUID, int]:
-    rows = model._default_manager.filter(**filters).values_list("public_id", "id")
-    return dict(rows)
+    """{public_id: id} of `model`'s rows matching `filters` (read with a plain cursor: the
+    ORM's per-row result machinery costs more than the query for tens of thousands of rows)."""
+    query = model._default_manager.filter(**filters).values_list("public_id", "id").query
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if connection.features.has_native_uuid_field:
+        return dict(rows)
+    return {uuid.UUID(public_id): pk for public_id, pk in rows}

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -390,3 +391,157 @@ def test_only_the_patient_may_change_in_a_bulk_update():
         JournalEntry.objects.filter(transaction=txn).update(patient=None, amount=D("1.00"))
     with pytest.raises(PermissionError):
         JournalTransaction.objects.filter(pk=txn.pk).update(memo="edited")
+
+
+# --- the bulk path writes exactly what journal_post writes -----------------------------------
+
+
+class UndoError(Exception):
+    """Rolls a savepoint back once its rows were read."""
+
+
+def _raw(table: str) -> list[dict[str, object]]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _ledger_snapshot() -> dict[str, list[tuple[object, ...]]]:
+    """The stored rows (raw database values) of both ledger tables and their audit events,
+    keyed by idempotency key instead of the ids and public ids that differ between runs."""
+    key_of = dict(JournalTransaction.objects.values_list("pk", "idempotency_key"))
+    key_of_public = {
+        str(public_id): key
+        for public_id, key in JournalTransaction.objects.values_list("public_id", "idempotency_key")
+    }
+    volatile = {"id", "public_id", "created_at", "updated_at", "sequence", "occurred_at"}
+    volatile |= {"prev_hash", "hmac"}
+
+    def rows(table: str, **rekey: dict[object, object]) -> list[tuple[object, ...]]:
+        result = []
+        for row in _raw(table):
+            for column, mapping in rekey.items():
+                row[column] = mapping[row[column]]
+            result.append(tuple(sorted((k, str(v)) for k, v in row.items() if k not in volatile)))
+        return sorted(result)
+
+    audit = [
+        row
+        for row in rows(AuditEvent._meta.db_table, object_id=key_of_public | {"": ""})
+        if ("event", "ledger.post") in row
+    ]
+    return {
+        "transactions": rows(JournalTransaction._meta.db_table),
+        "entries": rows(JournalEntry._meta.db_table, transaction_id=key_of),
+        "audit": audit,
+    }
+
+
+def _varied_postings(patients) -> list[Posting]:
+    at = dt.datetime(2026, 10, 6, 14, 30, 15, 123456, tzinfo=dt.UTC)
+    return [
+        charge(patients[0], idempotency_key="fast-1", posted_at=at, memo="Office visit"),
+        Posting(
+            patient=patients[1],
+            kind=TransactionKind.INSURANCE_PAYMENT,
+            lines=[
+                Line(LedgerAccount.CASH, D("80.1")),
+                Line(LedgerAccount.CONTRACTUAL, D("19.90")),
+                Line(LedgerAccount.PATIENT_AR, D("20")),
+                Line(LedgerAccount.INSURANCE_AR, D("-120.00")),
+            ],
+            service_date=dt.date(2026, 9, 30),
+            claim_reference="PCN-2",
+            payer_reference="PAYER 1",
+            source="835:abc",
+            idempotency_key="fast-2",
+            posted_at=at + dt.timedelta(seconds=1),
+        ),
+        Posting(
+            patient=None,
+            kind=TransactionKind.PROVIDER_ADJUSTMENT,
+            lines=[
+                Line(LedgerAccount.PROVIDER_ADJUSTMENT, D("25.00")),
+                Line(LedgerAccount.CASH, D("-25.00")),
+            ],
+            memo="835 PLB WO, trace 1",
+            payer_reference="PAYER 1",
+            idempotency_key="fast-3",
+            posted_at=at,
+        ),
+        charge(patients[0], "0.01", idempotency_key="fast-4", posted_at=at),
+    ]
+
+
+def _snapshot_of_bulk_then_undo(actor, postings) -> dict[str, list[tuple[object, ...]]]:
+    snapshot: dict[str, list[tuple[object, ...]]] = {}
+    try:
+        with transaction.atomic():
+            journal_post_many(actor=actor, postings=postings)
+            snapshot = _ledger_snapshot()
+            raise UndoError
+    except UndoError:
+        return snapshot
+
+
+@pytest.mark.parametrize("as_user", [True, False], ids=["user", "system"])
+def test_post_many_stores_exactly_the_rows_journal_post_stores(as_user, frontdesk):
+    # given
+    actor = frontdesk if as_user else None
+    postings = _varied_postings(PatientFactory.create_batch(2))
+    # when the same postings go through the bulk path (then undone) and one by one
+    bulk = _snapshot_of_bulk_then_undo(actor, postings)
+    for posting in postings:
+        journal_post(actor=actor, posting=posting)
+    single = _ledger_snapshot()
+    # then the stored rows are identical
+    assert len(bulk["transactions"]) == 4
+    assert len(bulk["entries"]) == 10
+    assert len(bulk["audit"]) == 4
+    assert bulk == single
+
+
+def test_post_many_returns_saved_transactions_as_the_database_holds_them(frontdesk):
+    # given
+    patients = PatientFactory.create_batch(2)
+    postings = [*_varied_postings(patients), charge(patients[1], idempotency_key="fast-5")]
+    before = timezone.now()
+    # when
+    txns = journal_post_many(actor=frontdesk, postings=postings)
+    # then
+    assert [t.idempotency_key for t in txns] == [p.idempotency_key for p in postings]
+    fields = [f.attname for f in JournalTransaction._meta.concrete_fields]
+    for txn, posting in zip(txns, postings, strict=True):
+        stored = JournalTransaction.objects.get(pk=txn.pk)
+        assert {f: getattr(txn, f) for f in fields} == {f: getattr(stored, f) for f in fields}
+        assert txn.patient is posting.patient
+        assert txn.posted_by == frontdesk
+        assert not txn._state.adding
+    assert before <= txns[-1].posted_at == txns[-1].created_at <= timezone.now()
+    with pytest.raises(PermissionError):
+        txns[0].save()
+
+
+def test_post_many_finds_used_keys_across_lookup_chunks(frontdesk, monkeypatch):
+    # given keys already used, looked up two at a time
+    from patientaccounts import ledger
+
+    monkeypatch.setattr(ledger, "_LOOKUP_CHUNK", 2)
+    patients = PatientFactory.create_batch(5)
+    first = journal_post_many(
+        actor=frontdesk,
+        postings=[charge(p, idempotency_key=f"chunk-{n}") for n, p in enumerate(patients)],
+    )
+    # when the same postings come again with a new one
+    again = journal_post_many(
+        actor=frontdesk,
+        postings=[
+            *(charge(p, idempotency_key=f"chunk-{n}") for n, p in enumerate(patients)),
+            charge(patients[0], idempotency_key="chunk-new"),
+        ],
+    )
+    # then only the new one is written
+    assert [t.pk for t in again[:5]] == [t.pk for t in first]
+    assert JournalTransaction.objects.count() == 6
+    assert AuditEvent.objects.filter(event="ledger.post").count() == 6
