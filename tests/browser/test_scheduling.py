@@ -98,6 +98,16 @@ def open_day(page: Any, clinic: Location, day: dt.date) -> None:
     page.wait_for_load_state("networkidle")
 
 
+def wait_for_htmx(page: Any, selector: str) -> None:
+    """Wait until htmx has bound its triggers to the element: content swapped in by htmx is
+    processed a moment after it appears, and keys typed before that fire nothing."""
+    page.wait_for_function(
+        "(sel) => { const e = document.querySelector(sel);"
+        " return !!(e && e['htmx-internal-data'] && e['htmx-internal-data'].initHash); }",
+        arg=selector,
+    )
+
+
 def csp_errors(page: Any) -> list[str]:
     return [e for e in page.console_errors if "Content Security Policy" in e]
 
@@ -116,6 +126,7 @@ def test_booking_an_empty_slot_from_the_day_view(
     panel.get_by_role("heading", name="Book an appointment").wait_for()
     search = panel.get_by_label("Find the patient")
     assert search.evaluate("el => document.activeElement === el")
+    wait_for_htmx(desk, "#patient-query")
     search.press_sequentially("smith")
     choice = panel.get_by_role("radio", name=re.compile("Smith, Joanna"))
     choice.wait_for()
@@ -152,6 +163,7 @@ def test_booking_a_taken_time_shows_what_clashes(
     panel = desk.get_by_role("complementary", name="Appointment panel")
     # the panel arrives by htmx: type only once its form is there, or the swap eats the text
     panel.get_by_role("heading", name="Book an appointment").wait_for()
+    wait_for_htmx(desk, "#patient-query")
     panel.get_by_label("Find the patient").press_sequentially("smith, jo")
     panel.get_by_role("radio", name=re.compile("Smith, Joanna")).wait_for()
     panel.get_by_label("Appointment type").select_option(label="Follow-up")
