@@ -23,6 +23,7 @@ from audit.chain import CHAINED_FIELDS, GENESIS, compute_hmac
 from audit.chain import _canonical as canonical
 from audit.models import Action, AuditEvent, Category, Outcome
 from core import request_context
+from core.bulk_sql import copy_rows
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -376,9 +377,7 @@ def _insert_events(rows: list[dict[str, Any]], *, after: int) -> dict[int, int]:
         if connection.vendor == "postgresql":
             # COPY: no SQL text to build or parse per row (a long multi-row VALUES costs
             # psycopg's client-side binding more than the database).
-            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for line in values:
-                    copy.write_row(line)
+            copy_rows(cursor, table, columns, values)
         else:
             for start in range(0, len(values), 2000):
                 cursor.executemany(head + marks, values[start : start + 2000])

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from audit.models import Action, Category
 from audit.services import record, record_many
+from core.bulk_sql import copy_rows
 from patientaccounts.models import JournalEntry, JournalTransaction, LedgerAccount, TransactionKind
 
 if TYPE_CHECKING:
@@ -227,17 +228,10 @@ def _insert_entries(rows: Iterable[tuple[JournalTransaction, list[tuple[str, Dec
     sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(params) > _COPY_FROM:
-            _copy(cursor, table, columns, params)
+            copy_rows(cursor, table, columns, params)
             return
         for start in range(0, len(params), 2000):
             cursor.executemany(sql, params[start : start + 2000])
-
-
-def _copy(cursor: Any, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
-    """PostgreSQL: INSERT `rows` with COPY (psycopg adapts each value; nothing to parse)."""
-    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
 
 
 def _audit_spec(actor: User | None, txn: JournalTransaction, event: str) -> dict[str, Any]:
@@ -443,7 +437,7 @@ def _insert_returning_ids(values: list[tuple[Any, ...]]) -> dict[uuid.UUID, int]
         if connection.vendor == "postgresql":
             # COPY (no SQL text parsed per row by client-side binding), then the ids by
             # public id (unique; other writers' rows may interleave, so not by id range).
-            _copy(cursor, table, columns, values)
+            copy_rows(cursor, table, columns, values)
             cursor.execute(
                 f"SELECT public_id, id FROM {table} WHERE public_id = ANY(%s)",  # noqa: S608
                 [[row[0] for row in values]],

@@ -16,6 +16,8 @@ from typing import Any, cast
 
 from django.db import connection, models
 
+from core.bulk_sql import copy_rows
+
 BATCH = 2000
 
 
@@ -121,15 +123,8 @@ def insert_rows(
     # SQLite runs a prepared statement per row fast (executemany); PostgreSQL gets COPY: one
     # stream, and no long multi-row VALUES text for psycopg's client-side binding to parse.
     if adapt.postgres:
-        with (
-            connection.cursor() as cursor,
-            cursor.copy(f"COPY {quote(model._meta.db_table)} ({names}) FROM STDIN") as copy,
-        ):
-            count = 0
-            for row in rows:
-                copy.write_row(row)
-                count += 1
-        return count
+        with connection.cursor() as cursor:
+            return copy_rows(cursor, quote(model._meta.db_table), names, rows)
     per_statement = 1
     count = 0
     with connection.cursor() as cursor:
