@@ -9,7 +9,8 @@
    once per distinct value; no per-claim queries, no long IN lists) and maps them onto
    `billing.x12.claim837` dataclasses, sharing equal pieces (plain service lines, addresses);
    a claim that cannot be written as a valid 837P is left ready and reported in `skipped`
-   with the reason;
+   with the reason (SBR05, the Medicare secondary payer type, comes from the coverage's
+   `medicare_secondary_type`, and the scrubber's SCR-MSP-001 stops a claim without it first);
 3. renders the file and validates it with pyx12 (`billing.x12.validate`);
 4. in one transaction: locks the claims, checks that none changed since they were read (else it
    starts over for that payer), writes the file, creates the `ClaimBatch` (released) and moves
@@ -156,6 +157,7 @@ CLAIM_FIELDS = (
     "rendering_practitioner__given_name",
     "rendering_practitioner__family_name",
     "rendering_practitioner__billing_profile__taxonomy_code",
+    "coverage__medicare_secondary_type",
 )
 CLAIM_ID, CLAIM_UPDATED_AT, CLAIM_PCN = 0, 1, 2
 CLAIM_BILLING_PROVIDER = CLAIM_FIELDS.index("billing_provider_id")
@@ -192,6 +194,7 @@ PRIOR_PAYMENT_FIELDS = (
     "source_claim__coverage__group_number",
     "source_claim__coverage__subscriber_name",
     "source_claim__coverage__relationship",
+    "source_claim__coverage__medicare_secondary_type",
 )
 PRIOR_ADJUSTMENT_FIELDS = (
     "claim_id",
@@ -384,6 +387,7 @@ class _Mapper:
             rendering_given_name,
             rendering_family_name,
             rendering_taxonomy,
+            medicare_secondary_type,
         ) = row
         patient_address = self._address(address_line1, address_line2, city, state, postal_code)
         if patient_address is None:
@@ -403,6 +407,7 @@ class _Mapper:
                 group_name,
                 sequence,
                 self.filing_indicator,
+                medicare_secondary_type or "",
             )
             patient = None
         else:
@@ -418,6 +423,7 @@ class _Mapper:
                 group_name=group_name,
                 responsibility=sequence,
                 filing_indicator=self.filing_indicator,
+                insurance_type=medicare_secondary_type or "",
             )
             patient = x.Patient(
                 last_name=family_name,
@@ -562,6 +568,7 @@ class _Mapper:
                         if a["claim_line_id"] is None and a["payer_id"] == payer_pk
                     ),
                     group_number=first["source_claim__coverage__group_number"] or "",
+                    insurance_type=first["source_claim__coverage__medicare_secondary_type"] or "",
                     adjudication_date=next(
                         (r["paid_date"] for r in claim_level if r["paid_date"]), None
                     ),

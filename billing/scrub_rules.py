@@ -20,6 +20,7 @@ from typing import Any
 from billing.icd10 import display_code, is_billable
 from billing.npi import npi_is_valid
 from billing.reference_data import MODIFIERS, PLACES_OF_SERVICE
+from billing.x12.claim837 import MEDICARE_FILING_INDICATORS, MEDICARE_SECONDARY_TYPES
 from core.text import fold
 
 ERROR = "error"
@@ -42,6 +43,16 @@ class LineFacts:
     pointers: tuple[int, ...] = (1,)
     service_date: dt.date = dt.date(2026, 3, 2)
     place_of_service: str = ""
+
+
+@dataclass(frozen=True)
+class PriorPayerFacts:
+    """A payer that paid this claim before (from its recorded prior payments)."""
+
+    payer_id: str
+    filing_indicator: str  # SBR09 of that payer (MA/MB: Medicare)
+    sequence: str  # that payer's SBR01 on the claim it paid: P, S, T
+    medicare_secondary_type: str = ""  # SBR05 of the coverage that claim went to
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,10 @@ class ClaimFacts:
     frequency_code: str = "1"
     original_payer_claim_number: str = ""
     sequence: str = "P"
+    payer_filing_indicator: str = "CI"  # SBR09 of the claim's payer (MA/MB: Medicare)
+    medicare_secondary_type: str = ""  # the coverage's SBR05 code
     prior_payments: int = 0
+    prior_payers: tuple[PriorPayerFacts, ...] = ()
     duplicate_of: tuple[str, ...] = ()
     known_modifiers: frozenset[str] = field(
         default_factory=lambda: frozenset(code for code, _ in MODIFIERS)
@@ -415,6 +429,30 @@ def _original_claim_number(facts: ClaimFacts) -> Iterator[Finding]:
 def _prior_payment(facts: ClaimFacts) -> Iterator[Finding]:
     if facts.sequence != "P" and facts.prior_payments == 0:
         yield {}
+
+
+def _needs_msp_type(filing_indicator: str, sequence: str, msp_type: str) -> bool:
+    """Medicare as a non-primary payer without a valid SBR05 code."""
+    return (
+        filing_indicator in MEDICARE_FILING_INDICATORS
+        and sequence != "P"
+        and msp_type not in MEDICARE_SECONDARY_TYPES
+    )
+
+
+def _medicare_secondary_type(facts: ClaimFacts) -> Iterator[Finding]:
+    if _needs_msp_type(facts.payer_filing_indicator, facts.sequence, facts.medicare_secondary_type):
+        yield {}
+
+
+def _prior_medicare_secondary_type(facts: ClaimFacts) -> Iterator[Finding]:
+    seen = set()
+    for prior in facts.prior_payers:
+        if prior.payer_id not in seen and _needs_msp_type(
+            prior.filing_indicator, prior.sequence, prior.medicare_secondary_type
+        ):
+            seen.add(prior.payer_id)
+            yield {"payer": prior.payer_id}
 
 
 def _lines(*lines: LineFacts) -> dict[str, Any]:
@@ -809,6 +847,52 @@ RULES: tuple[Rule, ...] = (
         check=_prior_payment,
         passing=({}, {"sequence": "S", "prior_payments": 1}),
         failing=({"sequence": "S"},),
+    ),
+    Rule(
+        id="SCR-MSP-001",
+        severity=ERROR,
+        field="coverage.medicare_secondary_type",
+        message="Medicare is not the primary payer on this claim: set the Medicare secondary "
+        "payer type on the patient's Medicare coverage (why another payer pays first; the "
+        "837P sends it as SBR05).",
+        check=_medicare_secondary_type,
+        passing=(
+            {},
+            {"payer_filing_indicator": "MB"},
+            {"payer_filing_indicator": "CI", "sequence": "S"},
+            {"payer_filing_indicator": "MB", "sequence": "S", "medicare_secondary_type": "12"},
+            {"payer_filing_indicator": "MA", "sequence": "T", "medicare_secondary_type": "47"},
+        ),
+        failing=(
+            {"payer_filing_indicator": "MB", "sequence": "S"},
+            {"payer_filing_indicator": "MA", "sequence": "T"},
+            {"payer_filing_indicator": "MB", "sequence": "S", "medicare_secondary_type": "99"},
+        ),
+    ),
+    Rule(
+        id="SCR-MSP-002",
+        severity=ERROR,
+        field="prior_coverage.medicare_secondary_type",
+        message="The prior payer {payer} paid as Medicare in second (or third) place: set the "
+        "Medicare secondary payer type on the patient's Medicare coverage (the 837P sends it "
+        "in the other payer's loop).",
+        check=_prior_medicare_secondary_type,
+        passing=(
+            {},
+            {"prior_payers": (PriorPayerFacts("13102", "MB", "P"),)},
+            {"prior_payers": (PriorPayerFacts("60054", "CI", "S"),)},
+            {"prior_payers": (PriorPayerFacts("13102", "MB", "S", "43"),)},
+        ),
+        failing=(
+            {"prior_payers": (PriorPayerFacts("13102", "MB", "S"),)},
+            {
+                "prior_payers": (
+                    PriorPayerFacts("13102", "MB", "S"),
+                    PriorPayerFacts("13102", "MB", "S"),  # line and claim rows: one problem
+                    PriorPayerFacts("60054", "CI", "P"),
+                )
+            },
+        ),
     ),
 )
 

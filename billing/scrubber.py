@@ -8,7 +8,7 @@ import datetime as dt
 from django.utils import timezone
 
 from billing.models import LIVE_STATUSES, Claim, ClaimLine, Modifier, PlaceOfService
-from billing.scrub_rules import ClaimFacts, LineFacts, Problem, run_all
+from billing.scrub_rules import ClaimFacts, LineFacts, PriorPayerFacts, Problem, run_all
 
 
 def _signature(lines: list[ClaimLine]) -> tuple[tuple[str, dt.date], ...]:
@@ -50,6 +50,17 @@ def facts_for_claim(claim: Claim, *, today: dt.date | None = None) -> ClaimFacts
     patient, coverage, provider = claim.patient, claim.coverage, claim.billing_provider
     lines = list(claim.lines.all())
     diagnoses = tuple(claim.encounter.diagnoses.order_by("position").values_list("code", flat=True))
+    prior = [
+        (payer_id, indicator, sequence or "P", msp_type or "")
+        for payer_id, indicator, sequence, msp_type in claim.prior_payments.order_by(
+            "id"
+        ).values_list(
+            "payer__payer_id",
+            "payer__claim_filing_indicator",
+            "source_claim__sequence",
+            "source_claim__coverage__medicare_secondary_type",
+        )
+    ]
     return ClaimFacts(
         today=today or timezone.localdate(),
         payer_id=claim.payer.payer_id,
@@ -90,7 +101,10 @@ def facts_for_claim(claim: Claim, *, today: dt.date | None = None) -> ClaimFacts
         frequency_code=claim.frequency_code,
         original_payer_claim_number=claim.replaces.payer_claim_number if claim.replaces else "",
         sequence=claim.sequence,
-        prior_payments=claim.prior_payments.count(),
+        payer_filing_indicator=claim.payer.claim_filing_indicator,
+        medicare_secondary_type=coverage.medicare_secondary_type,
+        prior_payments=len(prior),
+        prior_payers=tuple(PriorPayerFacts(*row) for row in prior),
         duplicate_of=duplicates_of(claim, lines),
         known_modifiers=frozenset(
             Modifier.objects.filter(is_active=True).values_list("code", flat=True)

@@ -59,10 +59,12 @@ def _denied(user: User, *, event: str, object_type: str, public_id: object) -> H
     return Http404("Not found.")
 
 
-def _read(user: User, *, event: str, obj: object, patient: Patient) -> None:
+def _read(
+    user: User, *, event: str, obj: object, patient: Patient, action: Action = Action.READ
+) -> None:
     record(
         actor=user,
-        action=Action.READ,
+        action=action,
         event=event,
         category=Category.BILLING,
         patient=patient,
@@ -101,8 +103,14 @@ def charge_line_get_for_user(
 
 
 def claim_get_for_user(
-    *, user: User, public_id: uuid.UUID | str, event: str = "claim.view"
+    *,
+    user: User,
+    public_id: uuid.UUID | str,
+    event: str = "claim.view",
+    action: Action = Action.READ,
 ) -> Claim:
+    """The claim if the user may see it (audited as `action`: READ, or PRINT for the
+    CMS-1500), else 404 (audited as refused)."""
     claim = (
         Claim.objects.select_related(
             "patient__home_location",
@@ -119,7 +127,7 @@ def claim_get_for_user(
     )
     if claim is None or not _may_see(user, claim.patient):
         raise _denied(user, event=event, object_type="billing.Claim", public_id=public_id)
-    _read(user, event=event, obj=claim, patient=claim.patient)
+    _read(user, event=event, obj=claim, patient=claim.patient, action=action)
     return claim
 
 

@@ -10,6 +10,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),
     path("claims/", views.claim_list, name="claim_list"),
     path("claims/<uuid:public_id>/", views.claim_detail, name="claim"),
+    path("claims/<uuid:public_id>/cms1500.pdf", views.claim_cms1500, name="claim_cms1500"),
     path("claims/<uuid:public_id>/scrub/", views.claim_scrub, name="claim_scrub"),
     path("claims/<uuid:public_id>/status/", views.claim_status, name="claim_status"),
     path("claims/<uuid:public_id>/replace/", views.claim_replace, name="claim_replace"),

@@ -1,5 +1,5 @@
-"""Billing screens: the work list, charge entry per visit, claims (page, list, actions) and the
-setup of payers and fee schedules.
+"""Billing screens: the work list, charge entry per visit, claims (page, list, actions, the
+CMS-1500 PDF) and the setup of payers and fee schedules.
 
 Thin views over billing.selectors (reads, scope, audit) and billing.services (writes). Missing and
 out-of-scope records answer 404 (audited); a signed-in user whose roles lack the capability gets
@@ -16,10 +16,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import capability_required
-from billing import screens, selectors, services
+from audit.models import Action
+from billing import cms1500, screens, selectors, services
 from billing.forms import (
     ChargeLineForm,
     ClaimFilterForm,
@@ -33,6 +35,7 @@ from billing.forms import (
 from billing.models import FeeSchedule, Payer
 from billing.services import BillingError, ClaimNotCleanError
 from core.capabilities import Capability
+from patientaccounts.pdf import PdfUnavailableError
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -80,6 +83,27 @@ def claim_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """A claim: header, lines, the last scrub's problems, actions and the timeline."""
     claim = selectors.claim_get_for_user(user=_user(request), public_id=public_id)
     return render(request, "billing/claim.html", screens.claim_context(claim))
+
+
+@login_required
+@require_GET
+@capability_required(C.VIEW_BILLING)
+def claim_cms1500(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """The claim on a CMS-1500 (02/12) form, as a PDF (audited as a print of the claim)."""
+    claim = selectors.claim_get_for_user(
+        user=_user(request), public_id=public_id, event="claim.print_cms1500", action=Action.PRINT
+    )
+    try:
+        pdf = cms1500.render_cms1500(claim, signed_on=timezone.localdate())
+    except PdfUnavailableError as exc:
+        return render(
+            request, "patientaccounts/pdf_unavailable.html", {"error": str(exc)}, status=503
+        )
+    response = HttpResponse(pdf, content_type="application/pdf")
+    name = f"cms1500-{claim.patient_control_number}.pdf"
+    response["Content-Disposition"] = f'inline; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required

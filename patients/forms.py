@@ -11,6 +11,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from core.models import Location
 from core.text import digits, fold
+from patients import services as patient_services
 from patients.models import (
     US_STATES,
     ContactMethod,
@@ -311,12 +312,19 @@ class RegistrationForm(PatientForm):
         ]
 
 
+# The coverage form's fields: what patients.services.coverage_save takes, plus the Medicare
+# secondary payer type (837P SBR05) in case the service's list does not name it yet.
+COVERAGE_FORM_FIELDS: tuple[str, ...] = tuple(
+    dict.fromkeys((*COVERAGE_FIELDS, "medicare_secondary_type"))
+)
+
+
 class CoverageForm(BootstrapFormMixin, forms.ModelForm):
     """One insurance coverage (add and edit; the registration form uses it for the primary)."""
 
     class Meta:
         model = Coverage
-        fields = COVERAGE_FIELDS
+        fields = COVERAGE_FORM_FIELDS
         widgets = {
             "subscriber_birth_date": DateInput(),
             "effective_start": DateInput(),
@@ -331,10 +339,17 @@ class CoverageForm(BootstrapFormMixin, forms.ModelForm):
             "effective_end": "Effective until",
             "order": "Order of benefits",
             "is_active": "Active",
+            "medicare_secondary_type": "Medicare secondary payer type",
         }
         help_texts = {
             "subscriber_name": "The policy holder, when it is not the patient.",
             "effective_end": "Leave empty while the coverage is open-ended.",
+            "medicare_secondary_type": (
+                "Needed only when this coverage is Medicare and Medicare is not the primary "
+                "payer (order of benefits secondary or tertiary): the reason another payer pays "
+                "first. Claims to Medicare as a secondary payer are stopped at scrubbing "
+                "without it. Leave empty otherwise."
+            ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -358,17 +373,34 @@ class CoverageForm(BootstrapFormMixin, forms.ModelForm):
         someone_else = data.get("relationship") not in (None, "", Relationship.SELF)
         if someone_else and not data.get("subscriber_name"):
             self.error_once("subscriber_name", "Name the subscriber (the policy holder).")
+        if data.get("medicare_secondary_type") and data.get("order") == Coverage.Order.PRIMARY:
+            self.error_once(
+                "medicare_secondary_type",
+                "A primary coverage has no Medicare secondary payer type: leave it empty, or "
+                "set the order of benefits to secondary or tertiary.",
+            )
         return data
 
     def coverage_values(self) -> dict[str, Any]:
-        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+        """The values for coverage_save. A field the service does not take yet is sent only
+        when filled (so the service refuses it by name rather than it being lost)."""
+        accepted = set(patient_services.COVERAGE_FIELDS)
+        return {
+            name: self.cleaned_data[name]
+            for name in self.Meta.fields
+            if name in accepted or self.cleaned_data[name] not in ("", None)
+        }
 
 
 class PrimaryCoverageForm(CoverageForm):
     """The optional primary coverage on the registration form: left empty, it is skipped."""
 
     class Meta(CoverageForm.Meta):
-        fields = tuple(name for name in COVERAGE_FIELDS if name not in ("order", "is_active"))
+        fields = tuple(
+            name
+            for name in COVERAGE_FIELDS
+            if name not in ("order", "is_active", "medicare_secondary_type")
+        )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", "coverage")

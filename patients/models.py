@@ -214,6 +214,43 @@ class Patient(BaseModel):
         return any(flag.kind == FlagKind.INTERPRETER for flag in self.banner_flags)
 
 
+class MedicareSecondaryType(models.TextChoices):
+    """Medicare secondary payer type (X12 837P SBR05): why Medicare is not the primary payer.
+    Needed on a Medicare coverage that is secondary or tertiary; the codes and wording are the
+    005010X222A1 TR3's."""
+
+    WORKING_AGED = (
+        "12",
+        (
+            "12 — Medicare Secondary Working Aged Beneficiary or Spouse with Employer "
+            "Group Health Plan"
+        ),
+    )
+    END_STAGE_RENAL = (
+        "13",
+        (
+            "13 — Medicare Secondary End-Stage Renal Disease Beneficiary in the Mandated "
+            "Coordination Period with an Employer's Group Health Plan"
+        ),
+    )
+    NO_FAULT = "14", "14 — Medicare Secondary, No-fault Insurance including Auto is Primary"
+    WORKERS_COMPENSATION = "15", "15 — Medicare Secondary Worker's Compensation"
+    PUBLIC_HEALTH_SERVICE = (
+        "16",
+        "16 — Medicare Secondary Public Health Service (PHS) or Other Federal Agency",
+    )
+    BLACK_LUNG = "41", "41 — Medicare Secondary Black Lung"
+    VETERANS = "42", "42 — Medicare Secondary Veteran's Administration"
+    DISABLED = (
+        "43",
+        (
+            "43 — Medicare Secondary Disabled Beneficiary Under Age 65 with Large Group "
+            "Health Plan (LGHP)"
+        ),
+    )
+    LIABILITY = "47", "47 — Medicare Secondary, Other Liability Insurance is Primary"
+
+
 class Coverage(BaseModel):
     class Order(models.IntegerChoices):
         PRIMARY = 1, "Primary"
@@ -241,6 +278,15 @@ class Coverage(BaseModel):
         "order of benefits", choices=Order.choices, default=Order.PRIMARY
     )
     is_active = models.BooleanField(default=True)
+    medicare_secondary_type = models.CharField(
+        "Medicare secondary payer type",
+        max_length=2,
+        choices=MedicareSecondaryType.choices,
+        blank=True,
+        default="",
+        help_text="Only for Medicare as the secondary or tertiary payer: why another payer pays "
+        "first (sent as SBR05 on the 837P claim).",
+    )
     verified_at = models.DateTimeField(null=True, blank=True)
     verified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -46,6 +46,7 @@ PATIENT_ROUTES: dict[str, Call] = {
         "get", lambda o: "/billing/claims/", scope="query", denied_as="servicedirector"
     ),
     "billing:claim": Call("get", _c),
+    "billing:claim_cms1500": Call("get", lambda o: _c(o) + "cms1500.pdf"),
     "billing:claim_scrub": Call("post", lambda o: _c(o, "scrub")),
     "billing:claim_status": Call("post", lambda o: _c(o, "status"), {"to_status": "ready"}),
     "billing:claim_replace": Call("post", lambda o: _c(o, "replace")),
