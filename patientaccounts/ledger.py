@@ -6,8 +6,16 @@
     ], service_date=..., claim_reference=..., source="charge", idempotency_key="charge:<id>"))
 
 Amounts are Decimals in cents; positive = debit, negative = credit; the lines of one posting
-sum to zero or nothing is saved. An idempotency key already used returns the existing
-transaction (a retried post creates one); the same key with different content is refused.
+sum to zero or nothing is saved. Every posting has a patient except provider adjustments, and
+insurance payments that hold an unmatched 835 claim payment's cash (cash and unapplied lines
+only; migration 0004 allows them in the database). An idempotency key already used returns the
+existing transaction (a retried post creates one); the same key with different content is refused.
+
+Every posting (journal_post, journal_post_many, journal_reverse) also adds its INSURANCE_AR and
+PATIENT_AR lines to the running A/R balances (receivables.balances.apply_postings) in the same
+database transaction: one aggregated UPSERT per balance table and call, so the current-date
+aging report reads those small tables instead of the ledger. A retried post (existing key)
+changes nothing there either.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from audit.models import Action, Category
 from audit.services import record, record_many
 from core.bulk_sql import copy_rows
 from patientaccounts.models import JournalEntry, JournalTransaction, LedgerAccount, TransactionKind
+from receivables.balances import PostedLines, apply_postings
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -43,6 +52,7 @@ _LOOKUP_CHUNK = 5000
 _COPY_FROM = 100  # rows: from here on PostgreSQL gets COPY instead of executemany
 _ACCOUNTS = frozenset(LedgerAccount.values)
 _KINDS = frozenset(TransactionKind.values)
+_UNAPPLIED_ONLY = frozenset({LedgerAccount.CASH.value, LedgerAccount.UNAPPLIED.value})
 
 
 class LedgerError(ValueError):
@@ -95,7 +105,8 @@ def _validate(posting: Posting) -> list[tuple[str, Decimal]]:
     """The posting's lines as (account, amount), or LedgerError naming the problem."""
     if str(posting.kind) not in _KINDS:
         raise LedgerError("kind", f"'{posting.kind}' is not a transaction kind.")
-    if posting.patient is None and posting.kind != TransactionKind.PROVIDER_ADJUSTMENT:
+    without_patient = (TransactionKind.PROVIDER_ADJUSTMENT, TransactionKind.INSURANCE_PAYMENT)
+    if posting.patient is None and posting.kind not in without_patient:
         raise LedgerError("patient", "is required (only provider adjustments have none).")
     if posting.patient is not None and posting.patient.pk is None:
         raise LedgerError("patient", "must be a saved patient.")
@@ -118,6 +129,17 @@ def _validate(posting: Posting) -> list[tuple[str, Decimal]]:
         if amount == 0:
             raise LedgerError(f"lines[{number}].amount", "must not be zero.")
         checked.append((str(line.account), amount))
+    # Without a patient, an insurance payment is an unmatched 835 claim payment's cash, held as
+    # unapplied (remittance.services): nothing else.
+    unapplied = {account for account, _ in checked} <= _UNAPPLIED_ONLY
+    if (
+        posting.patient is None
+        and posting.kind == TransactionKind.INSURANCE_PAYMENT
+        and not unapplied
+    ):
+        raise LedgerError(
+            "lines", "an insurance payment without a patient moves cash and unapplied only."
+        )
     total = sum((amount for _, amount in checked), Decimal("0.00"))
     if total != 0:
         raise LedgerError("lines", f"debits and credits must balance (they differ by {total:.2f}).")
@@ -234,6 +256,16 @@ def _insert_entries(rows: Iterable[tuple[JournalTransaction, list[tuple[str, Dec
             cursor.executemany(sql, params[start : start + 2000])
 
 
+def _posted(txn: JournalTransaction, lines: list[tuple[str, Decimal]]) -> PostedLines:
+    return PostedLines(
+        kind=txn.kind,
+        claim_reference=txn.claim_reference,
+        patient_id=txn.patient_id,
+        service_date=txn.service_date,
+        lines=lines,
+    )
+
+
 def _audit_spec(actor: User | None, txn: JournalTransaction, event: str) -> dict[str, Any]:
     return {
         "actor": actor,
@@ -258,6 +290,7 @@ def _insert(
     txn = _build(actor=actor, posting=posting, now=timezone.now(), reverses=reverses)
     txn.save(force_insert=True)
     _insert_entries([(txn, lines)])
+    apply_postings([_posted(txn, lines)])
     record(**_audit_spec(actor, txn, event))
     return txn
 
@@ -328,6 +361,9 @@ def journal_post_many(
         created = _insert_transactions(actor=actor, postings=[p for p, _ in new], now=now)
         if created:
             _insert_entries(zip(created, (lines for _, lines in new), strict=True))
+            apply_postings(
+                _posted(txn, lines) for txn, (_, lines) in zip(created, new, strict=True)
+            )
             record_many(_audit_spec(actor, txn, "ledger.post") for txn in created)
     return [created[item] if isinstance(item, int) else item for item in result]
 

@@ -122,8 +122,12 @@ class JournalTransaction(AppendOnlyModel, BaseModel):
             models.Index(fields=["kind", "posted_at"], name="pa_txn_kind_posted_idx"),
         ]
         constraints = [
+            # Without a patient: provider (PLB) adjustments, and insurance payments that hold an
+            # unmatched 835 claim payment's cash as unapplied (the ledger allows cash and
+            # unapplied lines only there: a check constraint cannot see the entries).
             models.CheckConstraint(
-                condition=Q(patient__isnull=False) | Q(kind="provider_adjustment"),
+                condition=Q(patient__isnull=False)
+                | Q(kind__in=["provider_adjustment", "insurance_payment"]),
                 name="patientaccounts_journaltransaction_patient_required",
             ),
         ]

@@ -25,26 +25,40 @@ Buckets are 0-30, 31-60, 61-90, 91-120 and 120+ days; an amount dated after the 
 in 0-30. Each amount lands in exactly one bucket, so the buckets always sum to the total.
 The as-of date counts ledger postings made up to the end of that day (local time) and claims
 with a date of service up to it; a claim's status is today's. For today (or later) every
-posting counts and the patient part skips the transactions' times (the ledger is never
-post-dated).
+posting counts and neither part reads the transactions' times (the ledger is never
+post-dated: postings carry now, or an earlier time for back-dated imports).
 
-Performance (bench/billing_ar.py, PostgreSQL, 250,000 claims x 4 lines, 2.4 M ledger entries):
-the claim scan is cheap; the per-claim credits are not, because a ledger entry does not carry
-its claim: finding the INSURANCE_AR credits of each claim joins every entry to its transaction
-(`claim_reference` lives on the transaction). Copying the claim reference onto the entry (as
-`patient` and `service_date` already are) with a partial covering index makes it one index
-scan; see the report in bench/billing_ar.py.
+Where the figures come from
+---------------------------
+* As of today (or later), every posting counts (the ledger is never post-dated), and the report
+  reads the running balances that every posting keeps in the same database transaction
+  (receivables.models, receivables.balances): the per-claim INSURANCE_AR movements come from
+  `ClaimArBalance` (one row per claim reference, joined to the claims by control number) and the
+  patient part's (patient, service date) sums from `PatientArBalance`, so the FIFO runs over
+  tens of thousands of rows instead of the ledger's millions. `from_ledger=True` forces the
+  ledger scan (tests and checks compare the two).
+* As of an earlier date the report scans the ledger (postings up to the end of that day):
+  correct, and as slow as the ledger is large (about 1.1-1.3 s at 2.5 M entries).
+* Each part is summed per payer (or patient) and bucket before the UNION, so a few rows, not
+  one per claim, reach the final grouping; on PostgreSQL the statements run with JIT off
+  (`without_jit`). Days in A/R needs only the total (`total_outstanding`).
+
+Performance (bench/billing_ar.py, PostgreSQL, 250,000 claims x 4 lines, 2.5 M ledger entries):
+the current-date report is one scan of the receivable claims hash-joined to the claim
+balances (62,500 rows) plus the patient FIFO over the patient balances (43,500 rows); see
+docs/performance.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, models
+from django.db import DatabaseError, connection, models
 from django.utils import timezone
 
 BUCKETS: tuple[str, ...] = ("0-30", "31-60", "61-90", "91-120", "120+")
@@ -168,9 +182,12 @@ def _tables() -> dict[str, str]:
     from billing.models import Claim, ClaimPriorAdjustment, ClaimPriorPayment, Encounter, Payer
     from patientaccounts.models import JournalEntry, JournalTransaction
     from patients.models import Patient
+    from receivables.models import ClaimArBalance, PatientArBalance
 
     qn = connection.ops.quote_name
     return {
+        "claim_bal": qn(ClaimArBalance._meta.db_table),
+        "patient_bal": qn(PatientArBalance._meta.db_table),
         "claim": qn(Claim._meta.db_table),
         "encounter": qn(Encounter._meta.db_table),
         "payer": qn(Payer._meta.db_table),
@@ -195,26 +212,43 @@ def _bucket_case(column: str, starts: Sequence[Any], params: list[Any]) -> str:
     return f"CASE {' '.join(parts)} ELSE {len(starts)} END"
 
 
-def _insurance_sql(
-    *, basis: str, as_of: dt.date, location_ids: Collection[int] | None, params: list[Any]
-) -> str:
-    """One row per receivable claim: payer_id, patient_id, bucket (0..4), amount."""
-    t = _tables()
-    end = local_day_start(as_of + dt.timedelta(days=1))
-    dates = bucket_start_dates(as_of)
-    credits_params: list[Any] = [end]
-    credits = (
-        f"SELECT t.claim_reference AS ref, SUM(e.amount) AS amount "  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"FROM {t['entry']} e JOIN {t['txn']} t ON t.id = e.transaction_id "
-        f"WHERE e.account = 'insurance_ar' AND t.kind <> 'charge' AND t.claim_reference > '' "
-        f"AND t.posted_at < %s GROUP BY t.claim_reference"
-    )
-    prior = (
-        f"SELECT claim_id, SUM(amount) AS amount FROM ("  # noqa: S608 (identifiers and fragments built here; values are parameters)
+def _prior_sql(t: dict[str, str]) -> str:
+    """Per claim, what earlier payers paid and adjusted (not patient responsibility)."""
+    return (
+        f"SELECT claim_id, SUM(amount) AS amount FROM ("  # noqa: S608 (identifiers only)
         f"SELECT claim_id, amount FROM {t['prior_payment']} "
         f"UNION ALL SELECT claim_id, amount FROM {t['prior_adjustment']} WHERE group_code <> 'PR'"
         f") pr GROUP BY claim_id"
     )
+
+
+def _insurance_sql(
+    *,
+    basis: str,
+    as_of: dt.date,
+    location_ids: Collection[int] | None,
+    params: list[Any],
+    balances: bool,
+    by: str,
+) -> str:
+    """Receivable claims summed per payer (or per patient) and bucket: rows of payer_id,
+    patient_id (one of them NULL), bucket (0..4), amount, 'ins'."""
+    t = _tables()
+    end = local_day_start(as_of + dt.timedelta(days=1))
+    dates = bucket_start_dates(as_of)
+    credits_params: list[Any] = []
+    if balances:
+        # Every posting counts: the running balances hold these sums (receivables.balances).
+        credits = f"SELECT claim_reference AS ref, amount FROM {t['claim_bal']}"  # noqa: S608 (identifiers only)
+    else:
+        credits_params = [end]
+        credits = (
+            f"SELECT t.claim_reference AS ref, SUM(e.amount) AS amount "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+            f"FROM {t['entry']} e JOIN {t['txn']} t ON t.id = e.transaction_id "
+            f"WHERE e.account = 'insurance_ar' AND t.kind <> 'charge' "
+            f"AND t.claim_reference > '' AND t.posted_at < %s GROUP BY t.claim_reference"
+        )
+    prior = _prior_sql(t)
     bucket_params: list[Any] = []
     by_service = _bucket_case("c.date_of_service", dates, bucket_params)
     if basis == Basis.SUBMISSION:
@@ -240,46 +274,73 @@ def _insurance_sql(
         location_params = list(ids)
     excluded = list(EXCLUDED_STATUSES)
     params += [*bucket_params, *credits_params, *location_params, *excluded, as_of]
+    keys = (
+        "c.payer_id, CAST(NULL AS BIGINT)"
+        if by == GroupBy.PAYER
+        else "CAST(NULL AS BIGINT), c.patient_id"
+    )
+    group = "c.payer_id" if by == GroupBy.PAYER else "c.patient_id"
+    # Summed per group and bucket here, before the UNION: a few rows leave this scan, not one
+    # per claim (GROUP BY 3: the bucket expression, whose parameters are in the SELECT list).
     return (
-        f"SELECT c.payer_id, c.patient_id, {bucket}, "  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"c.total_charge - COALESCE(pr.amount, 0) + COALESCE(cr.amount, 0), 'ins' "
+        f"SELECT {keys}, {bucket}, "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"SUM(c.total_charge - COALESCE(pr.amount, 0) + COALESCE(cr.amount, 0)), 'ins' "
         f"FROM {t['claim']} c "
         f"LEFT JOIN ({credits}) cr ON cr.ref = c.patient_control_number "
         f"LEFT JOIN ({prior}) pr ON pr.claim_id = c.id "
         f"{location_join}"
         f"WHERE c.status NOT IN ({_placeholders(excluded)}) AND c.frequency_code <> '8' "
-        f"AND c.date_of_service <= %s"
+        f"AND c.date_of_service <= %s GROUP BY {group}, 3"
     )
 
 
 def _patient_sql(
-    *, as_of: dt.date, location_ids: Collection[int] | None
+    *, as_of: dt.date, location_ids: Collection[int] | None, balances: bool, by: str
 ) -> tuple[str, list[Any], str, list[Any]]:
-    """Patient A/R per (patient, bucket), credits applied oldest first (FIFO) in SQL: a WITH
-    clause and a SELECT of (payer_id NULL, patient_id, bucket, amount, 'pat'), each with its
-    parameters."""
+    """Patient A/R per bucket (and per patient when `by` is patient), credits applied oldest
+    first (FIFO) in SQL: a WITH clause and a SELECT of (payer_id NULL, patient_id or NULL,
+    bucket, amount, 'pat'), each with its parameters."""
     t = _tables()
     end = local_day_start(as_of + dt.timedelta(days=1))
-    location_join = ""
     with_params: list[Any] = []
-    if location_ids is not None:
-        ids = sorted(location_ids) or [-1]
-        location_join = (
-            f"JOIN {t['patient']} p ON p.id = e.patient_id "
+    ids = sorted(location_ids or []) or [-1]
+
+    def location_join(alias: str) -> str:
+        if location_ids is None:
+            return ""
+        with_params.extend(ids)
+        return (
+            f"JOIN {t['patient']} p ON p.id = {alias}.patient_id "
             f"AND p.home_location_id IN ({_placeholders(ids)}) "
         )
-        with_params += ids
-    posted = ""
-    if not covers_every_posting(as_of):
-        posted = f"JOIN {t['txn']} t ON t.id = e.transaction_id AND t.posted_at < %s "
-        with_params.insert(0, end)
+
+    if balances:
+        # Every posting counts: the running balances hold the sums per (patient, service
+        # date); PATIENT_AR lines without a patient (none are posted) come from the ledger.
+        net = (
+            f"SELECT b.patient_id AS pid, b.service_date AS sd, b.amount AS amt "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+            f"FROM {t['patient_bal']} b "
+            f"{location_join('b')}"
+        )
+        if location_ids is None:
+            net += (
+                f"UNION ALL SELECT e.patient_id, e.service_date, SUM(e.amount) "  # noqa: S608 (identifiers only)
+                f"FROM {t['entry']} e WHERE e.patient_id IS NULL AND e.account = 'patient_ar' "
+                f"GROUP BY e.patient_id, e.service_date"
+            )
+    else:
+        with_params.append(end)
+        net = (
+            f"SELECT e.patient_id AS pid, e.service_date AS sd, SUM(e.amount) AS amt "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+            f"FROM {t['entry']} e "
+            f"JOIN {t['txn']} t ON t.id = e.transaction_id AND t.posted_at < %s "
+            f"{location_join('e')}"
+            f"WHERE e.account = 'patient_ar' "
+            f"GROUP BY e.patient_id, e.service_date"
+        )
     credit = "CASE WHEN pool.p < 0 THEN -pool.p ELSE 0 END"
     with_clause = (
-        f"WITH net AS ("  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"SELECT e.patient_id AS pid, e.service_date AS sd, SUM(e.amount) AS amt "
-        f"FROM {t['entry']} e {posted}{location_join}"
-        f"WHERE e.account = 'patient_ar' "
-        f"GROUP BY e.patient_id, e.service_date), "
+        f"WITH net AS ({net}), "  # noqa: S608 (identifiers and fragments built here; values are parameters)
         f"pool AS (SELECT pid, SUM(CASE WHEN sd IS NULL OR amt < 0 THEN amt ELSE 0 END) AS p, "
         f"SUM(CASE WHEN sd IS NOT NULL AND amt > 0 THEN amt ELSE 0 END) AS owed "
         f"FROM net GROUP BY pid), "
@@ -294,12 +355,17 @@ def _patient_sql(
     )
     select_params: list[Any] = []
     bucket = _bucket_case("rem.sd", bucket_start_dates(as_of), select_params)
+    # Summed per bucket (and patient) before the UNION; grouping by the constant NULL
+    # column gives no row at all when there is nothing to sum, as the ungrouped rows did.
+    by_patient = by == GroupBy.PATIENT
+    who = "rem.pid" if by_patient else "CAST(NULL AS BIGINT)"
+    pool_who = "pool.pid" if by_patient else "CAST(NULL AS BIGINT)"
     select = (
-        f"SELECT CAST(NULL AS BIGINT) AS payer_id, rem.pid AS patient_id, "  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"{bucket} AS bucket, rem.r AS amount, 'pat' AS source FROM rem "
+        f"SELECT CAST(NULL AS BIGINT) AS payer_id, {who} AS patient_id, "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"{bucket} AS bucket, SUM(rem.r) AS amount, 'pat' AS source FROM rem GROUP BY 2, 3 "
         f"UNION ALL "
-        f"SELECT CAST(NULL AS BIGINT), pool.pid, 0, pool.p + CASE WHEN {credit} < pool.owed "
-        f"THEN {credit} ELSE pool.owed END, 'pat' FROM pool"
+        f"SELECT CAST(NULL AS BIGINT), {pool_who}, 0, SUM(pool.p + CASE WHEN {credit} < pool.owed "
+        f"THEN {credit} ELSE pool.owed END), 'pat' FROM pool GROUP BY 2"
     )
     return with_clause, with_params, select, select_params
 
@@ -317,16 +383,27 @@ def _bucket_sums(prefix: str = "") -> str:
 
 
 def _detail(
-    *, basis: str, as_of: dt.date, location_ids: Collection[int] | None
+    *,
+    by: str,
+    basis: str,
+    as_of: dt.date,
+    location_ids: Collection[int] | None,
+    from_ledger: bool,
 ) -> tuple[str, str, list[Any]]:
     """Both kinds of A/R as (payer_id, patient_id, bucket, amount, source) rows: the WITH
     clause, the SELECT, and the parameters of both in order."""
+    balances = covers_every_posting(as_of) and not from_ledger
     with_clause, with_params, patient, patient_params = _patient_sql(
-        as_of=as_of, location_ids=location_ids
+        as_of=as_of, location_ids=location_ids, balances=balances, by=by
     )
     insurance_params: list[Any] = []
     insurance = _insurance_sql(
-        basis=basis, as_of=as_of, location_ids=location_ids, params=insurance_params
+        basis=basis,
+        as_of=as_of,
+        location_ids=location_ids,
+        params=insurance_params,
+        balances=balances,
+        by=by,
     )
     params = [*with_params, *patient_params, *insurance_params]
     return with_clause, f"{patient} UNION ALL {insurance}", params
@@ -357,8 +434,42 @@ def _adapt(value: Any) -> Any:
     return value
 
 
-def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+_JIT_OFF = "_receivables_jit_off"
+
+
+@contextmanager
+def without_jit() -> Iterator[None]:
+    """On PostgreSQL, run the enclosed report statements with JIT compilation off, then put the
+    session's setting back. The planner's cost estimates for these reports (correlated EXISTS,
+    CASE-heavy aggregates over 100,000s of rows) pass the JIT thresholds, and compiling took
+    300-460 ms of each 250-450 ms query: never worth it for statements this short."""
+    if connection.vendor != "postgresql" or getattr(connection, _JIT_OFF, False):
+        yield  # SQLite, or inside another without_jit() on this connection
+        return
     with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('jit'), set_config('jit', 'off', false)")
+        (previous, _) = cursor.fetchone()
+    setattr(connection, _JIT_OFF, True)
+    try:
+        yield
+    except BaseException:
+        # An error may have aborted the transaction (its rollback restores the setting).
+        with suppress(DatabaseError):
+            _set_jit(previous)
+        raise
+    else:
+        _set_jit(previous)
+    finally:
+        setattr(connection, _JIT_OFF, False)
+
+
+def _set_jit(value: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('jit', %s, false)", [value])
+
+
+def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with without_jit(), connection.cursor() as cursor:
         cursor.execute(sql, [_adapt(value) for value in params])
         return list(cursor.fetchall())
 
@@ -374,9 +485,12 @@ def compute_aging(
     as_of: dt.date,
     location_ids: Collection[int] | None = None,
     limit: int | None = None,
+    from_ledger: bool = False,
 ) -> AgingReport:
     """The aging report (no access check: see receivables.selectors). `location_ids` limits it
     to claims of encounters at, and patients whose home is at, those locations (None: all).
+    For today (or later) it reads the running balances; `from_ledger` makes it scan the ledger
+    instead, as it does for earlier dates (the same figures: tests and checks compare them).
     By payer there is one row per payer plus one for patient responsibility (one query); by
     patient one row per patient with a balance, the largest first, the first `limit` of them
     (one query: the totals and the row count come along as window aggregates)."""
@@ -385,7 +499,9 @@ def compute_aging(
     if basis not in Basis.values:
         raise ValueError(f"basis: '{basis}' is not one of {', '.join(Basis.values)}.")
     t = _tables()
-    with_clause, select, params = _detail(basis=basis, as_of=as_of, location_ids=location_ids)
+    with_clause, select, params = _detail(
+        by=by, basis=basis, as_of=as_of, location_ids=location_ids, from_ledger=from_ledger
+    )
     if by == GroupBy.PAYER:
         sql = (
             f"{with_clause} SELECT d.payer_id, py.name, {_bucket_sums('d.')} "  # noqa: S608 (identifiers and fragments built here; values are parameters)
@@ -466,6 +582,58 @@ def _sum_rows(rows: Sequence[AgingRow]) -> AgingRow:
         insurance=sum((row.insurance for row in rows), ZERO),
         patient=sum((row.patient for row in rows), ZERO),
     )
+
+
+def total_outstanding(
+    *, as_of: dt.date, location_ids: Collection[int] | None = None, from_ledger: bool = False
+) -> Decimal:
+    """The aging report's total (insurance + patient A/R) without its buckets: what days in
+    A/R needs. For today it is one statement over the claims and the running balances (the
+    patient part's buckets always sum to the patients' PATIENT_AR balances, so it is their
+    sum); for an earlier date (or `from_ledger`) it is the report's own total."""
+    if not covers_every_posting(as_of) or from_ledger:
+        report = compute_aging(
+            by=GroupBy.PAYER,
+            basis=Basis.SERVICE,
+            as_of=as_of,
+            location_ids=location_ids,
+            from_ledger=from_ledger,
+        )
+        return report.totals.total
+    t = _tables()
+    params: list[Any] = []
+    claim_location = patient_location = patientless = ""
+    if location_ids is not None:
+        ids = sorted(location_ids) or [-1]
+        claim_location = (
+            f"JOIN {t['encounter']} enc ON enc.id = c.encounter_id "
+            f"AND enc.location_id IN ({_placeholders(ids)}) "
+        )
+        patient_location = (
+            f"JOIN {t['patient']} p ON p.id = b.patient_id "
+            f"AND p.home_location_id IN ({_placeholders(ids)}) "
+        )
+        params += [*ids, *ids]  # the patients' locations, then the claims'
+    else:
+        patientless = (
+            f"UNION ALL SELECT SUM(e.amount) FROM {t['entry']} e "  # noqa: S608 (identifiers only)
+            f"WHERE e.patient_id IS NULL AND e.account = 'patient_ar' "
+        )
+    excluded = list(EXCLUDED_STATUSES)
+    params += [*excluded, as_of]
+    sql = (
+        f"SELECT SUM(part) FROM ("  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"SELECT SUM(b.amount) AS part FROM {t['patient_bal']} b {patient_location}"
+        f"{patientless}"
+        f"UNION ALL SELECT SUM(c.total_charge - COALESCE(pr.amount, 0) "
+        f"+ COALESCE(cr.amount, 0)) FROM {t['claim']} c "
+        f"LEFT JOIN {t['claim_bal']} cr ON cr.claim_reference = c.patient_control_number "
+        f"LEFT JOIN ({_prior_sql(t)}) pr ON pr.claim_id = c.id "
+        f"{claim_location}"
+        f"WHERE c.status NOT IN ({_placeholders(excluded)}) AND c.frequency_code <> '8' "
+        f"AND c.date_of_service <= %s) parts"
+    )
+    return money(_fetch(sql, params)[0][0])
 
 
 def ledger_balance(

@@ -1,0 +1,280 @@
+"""Running A/R balances (receivables.models): kept in step with the ledger, rebuilt, checked.
+
+* `apply_postings` is called by `patientaccounts.ledger` inside the transaction of every posting
+  (journal_post, journal_post_many, journal_reverse) with the transactions just written: it
+  aggregates their lines in Python and applies them with one UPSERT per table and batch
+  (`INSERT ... ON CONFLICT DO UPDATE SET amount = amount + excluded.amount`; on PostgreSQL one
+  statement over unnest()ed arrays, on SQLite one executemany). Keys are applied in sorted order
+  so that two concurrent batches lock shared balance rows in the same order (no deadlock).
+* `rebuild` recomputes both tables from the ledger in one transaction (on PostgreSQL it first
+  locks the balance tables EXCLUSIVE, so a concurrent posting waits and then adds its own amounts
+  on top of a rebuild that did not see them); `differences` compares them with the ledger.
+* `rekey_patient_balances` serves a patient merge (see receivables.models).
+
+What counts is exactly what the ledger-scan SQL of receivables.aging sums (see there):
+INSURANCE_AR entries of non-charge transactions with a claim reference, by claim reference;
+PATIENT_AR entries of transactions with a patient, by (patient, service date). PATIENT_AR
+entries without a patient (no posting path writes them) are not kept here: the report reads them
+from the ledger (an index lookup that finds nothing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db import transaction as db_transaction
+from django.db.models import QuerySet
+
+from receivables.models import ClaimArBalance, PatientArBalance
+
+INSURANCE_AR = "insurance_ar"
+PATIENT_AR = "patient_ar"
+CHARGE = "charge"
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+_SQLITE_CHUNK = 2000
+
+ClaimKey = str
+PatientKey = tuple[int, dt.date | None]
+
+
+@dataclass(frozen=True)
+class PostedLines:
+    """What the balances need of one posted transaction."""
+
+    kind: str
+    claim_reference: str
+    patient_id: int | None
+    service_date: dt.date | None
+    lines: Sequence[tuple[str, Decimal]]
+
+
+def _tables() -> dict[str, str]:
+    from patientaccounts.models import JournalEntry, JournalTransaction
+
+    qn = connection.ops.quote_name
+    return {
+        "claim_bal": qn(ClaimArBalance._meta.db_table),
+        "patient_bal": qn(PatientArBalance._meta.db_table),
+        "entry": qn(JournalEntry._meta.db_table),
+        "txn": qn(JournalTransaction._meta.db_table),
+    }
+
+
+def deltas(
+    postings: Iterable[PostedLines],
+) -> tuple[dict[ClaimKey, Decimal], dict[PatientKey, Decimal]]:
+    """The change each posting makes to the claim and patient balances (summed per key)."""
+    claims: dict[ClaimKey, Decimal] = defaultdict(lambda: ZERO)
+    patients: dict[PatientKey, Decimal] = defaultdict(lambda: ZERO)
+    for posted in postings:
+        by_claim = posted.kind != CHARGE and posted.claim_reference > ""
+        by_patient = posted.patient_id is not None
+        if not (by_claim or by_patient):
+            continue
+        for account, amount in posted.lines:
+            if account == INSURANCE_AR and by_claim:
+                claims[posted.claim_reference] += amount
+            elif account == PATIENT_AR and by_patient:
+                patients[(posted.patient_id, posted.service_date)] += amount  # type: ignore[index]
+    return dict(claims), dict(patients)
+
+
+def apply_postings(postings: Iterable[PostedLines]) -> None:
+    """Add the postings' amounts to the running balances (inside the posting's transaction)."""
+    claims, patients = deltas(postings)
+    _upsert_claims(claims)
+    _upsert_patients(patients)
+
+
+def _sort_key(item: tuple[PatientKey, Decimal]) -> tuple[int, bool, dt.date]:
+    (patient_id, service_date), _ = item
+    return (patient_id, service_date is not None, service_date or dt.date.min)
+
+
+def _upsert_claims(claims: dict[ClaimKey, Decimal]) -> None:
+    if not claims:
+        return
+    table = _tables()["claim_bal"]
+    items = sorted(claims.items())
+    update = f"DO UPDATE SET amount = {table}.amount + excluded.amount"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {table} (claim_reference, amount) "  # noqa: S608 (identifiers only)
+                f"SELECT * FROM unnest(%s::varchar[], %s::numeric[]) "
+                f"ON CONFLICT (claim_reference) {update}",
+                [[key for key, _ in items], [amount for _, amount in items]],
+            )
+            return
+        sql = (
+            f"INSERT INTO {table} (claim_reference, amount) VALUES (%s, %s) "  # noqa: S608
+            f"ON CONFLICT (claim_reference) {update}"
+        )
+        params = [(key, str(amount)) for key, amount in items]
+        for start in range(0, len(params), _SQLITE_CHUNK):
+            cursor.executemany(sql, params[start : start + _SQLITE_CHUNK])
+
+
+def _upsert_patients(patients: dict[PatientKey, Decimal]) -> None:
+    if not patients:
+        return
+    table = _tables()["patient_bal"]
+    items = sorted(patients.items(), key=_sort_key)
+    dated = [(pid, day, amount) for (pid, day), amount in items if day is not None]
+    undated = [(pid, amount) for (pid, day), amount in items if day is None]
+    update = f"DO UPDATE SET amount = {table}.amount + excluded.amount"
+    dated_target = "ON CONFLICT (patient_id, service_date)"
+    undated_target = "ON CONFLICT (patient_id) WHERE service_date IS NULL"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            if dated:
+                cursor.execute(
+                    f"INSERT INTO {table} (patient_id, service_date, amount) "  # noqa: S608
+                    f"SELECT * FROM unnest(%s::bigint[], %s::date[], %s::numeric[]) "
+                    f"{dated_target} {update}",
+                    [[row[0] for row in dated], [row[1] for row in dated], [r[2] for r in dated]],
+                )
+            if undated:
+                cursor.execute(
+                    f"INSERT INTO {table} (patient_id, service_date, amount) "  # noqa: S608
+                    f"SELECT p, NULL, a FROM unnest(%s::bigint[], %s::numeric[]) AS u(p, a) "
+                    f"{undated_target} {update}",
+                    [[row[0] for row in undated], [row[1] for row in undated]],
+                )
+            return
+        ops = connection.ops
+        for rows, target in ((dated, dated_target), (undated, undated_target)):
+            if not rows:
+                continue
+            if target == dated_target:
+                params = [(pid, ops.adapt_datefield_value(day), str(a)) for pid, day, a in dated]
+            else:
+                params = [(pid, None, str(a)) for pid, a in undated]
+            sql = (
+                f"INSERT INTO {table} (patient_id, service_date, amount) "  # noqa: S608
+                f"VALUES (%s, %s, %s) {target} {update}"
+            )
+            for start in range(0, len(params), _SQLITE_CHUNK):
+                cursor.executemany(sql, params[start : start + _SQLITE_CHUNK])
+
+
+def rekey_patient_balances(rows: QuerySet[PatientArBalance], *, patient_id: int) -> int:
+    """Move the balances in `rows` to `patient_id`, adding into its rows; the rows moved."""
+    moved = list(rows.exclude(patient_id=patient_id).values_list("pk", "service_date", "amount"))
+    if not moved:
+        return 0
+    with db_transaction.atomic():
+        PatientArBalance.objects.filter(pk__in=[pk for pk, _, _ in moved]).delete()
+        amounts: dict[PatientKey, Decimal] = defaultdict(lambda: ZERO)
+        for _, service_date, amount in moved:
+            amounts[(patient_id, service_date)] += amount
+        _upsert_patients(dict(amounts))
+    return len(moved)
+
+
+# --- rebuild and check ----------------------------------------------------------------------
+
+
+def _claim_sums_sql(t: dict[str, str]) -> str:
+    return (
+        f"SELECT t.claim_reference, SUM(e.amount) FROM {t['entry']} e "  # noqa: S608 (identifiers only)
+        f"JOIN {t['txn']} t ON t.id = e.transaction_id "
+        f"WHERE e.account = '{INSURANCE_AR}' AND t.kind <> '{CHARGE}' AND t.claim_reference > '' "
+        f"GROUP BY t.claim_reference"
+    )
+
+
+def _patient_sums_sql(t: dict[str, str]) -> str:
+    return (
+        f"SELECT e.patient_id, e.service_date, SUM(e.amount) FROM {t['entry']} e "  # noqa: S608 (identifiers only)
+        f"WHERE e.account = '{PATIENT_AR}' AND e.patient_id IS NOT NULL "
+        f"GROUP BY e.patient_id, e.service_date"
+    )
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    claims: int
+    patients: int
+
+
+def rebuild(*, on_step: Callable[[str], None] | None = None) -> RebuildResult:
+    """Recompute both balance tables from the ledger (one transaction, idempotent)."""
+    t = _tables()
+    step = on_step or (lambda _label: None)
+    with db_transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"LOCK TABLE {t['claim_bal']}, {t['patient_bal']} IN EXCLUSIVE MODE")
+        step("clearing the claim balances")
+        cursor.execute(f"DELETE FROM {t['claim_bal']}")  # noqa: S608 (identifiers only)
+        step("summing insurance A/R per claim")
+        cursor.execute(
+            f"INSERT INTO {t['claim_bal']} (claim_reference, amount) {_claim_sums_sql(t)}"
+        )
+        claims = cursor.rowcount
+        step("clearing the patient balances")
+        cursor.execute(f"DELETE FROM {t['patient_bal']}")  # noqa: S608 (identifiers only)
+        step("summing patient A/R per patient and service date")
+        cursor.execute(
+            f"INSERT INTO {t['patient_bal']} (patient_id, service_date, amount) "
+            f"{_patient_sums_sql(t)}"
+        )
+        patients = cursor.rowcount
+        if connection.vendor == "postgresql":
+            step("analyzing")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for table in (t["claim_bal"], t["patient_bal"]):
+                cursor.execute(f"ANALYZE {table}")
+    return RebuildResult(claims=claims, patients=patients)
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(CENT) if value is not None else ZERO
+
+
+def _nonzero(rows: Iterable[tuple[Any, ...]]) -> dict[Any, Decimal]:
+    out: dict[Any, Decimal] = {}
+    for *key, amount in rows:
+        value = _money(amount)
+        if value:
+            out[tuple(key) if len(key) > 1 else key[0]] = value
+    return out
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def differences(*, limit: int = 20) -> list[str]:
+    """Where the running balances differ from the ledger's sums (empty: they agree); at most
+    `limit` lines, each naming the balance, the running amount and the ledger's."""
+    t = _tables()
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sums_sql(t))
+        ledger_claims = _nonzero(cursor.fetchall())
+        cursor.execute(f"SELECT claim_reference, amount FROM {t['claim_bal']}")  # noqa: S608
+        running_claims = _nonzero(cursor.fetchall())
+        cursor.execute(_patient_sums_sql(t))
+        ledger_patients = _nonzero((p, _date(d), a) for p, d, a in cursor.fetchall())
+        cursor.execute(f"SELECT patient_id, service_date, amount FROM {t['patient_bal']}")  # noqa: S608
+        running_patients = _nonzero((p, _date(d), a) for p, d, a in cursor.fetchall())
+    problems: list[str] = []
+    for label, ledger, running in (
+        ("claim", ledger_claims, running_claims),
+        ("patient", ledger_patients, running_patients),
+    ):
+        for key in sorted(set(ledger) | set(running), key=str):
+            want, have = ledger.get(key, ZERO), running.get(key, ZERO)
+            if want != have:
+                problems.append(f"{label} {key}: running balance {have}, ledger {want}")
+    return problems[:limit] if limit else problems
