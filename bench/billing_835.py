@@ -5,8 +5,7 @@ with CAS CO-45 and PR-2/PR-3, every 10th claim denied, a PLB) is written to a te
 `billing.x12.edi835.parse_835` reads it (claim payments per second, best of a few runs), and so
 does edi-835-parser's `parse()` (parse only, a reference ratio; it reads less: no claim-level
 CAS, only the first CAS triplet, no PLB). The issue's target (>= 2,000 claim payments/s) is for
-ingest AND post end to end (`remittance.services.remittance_ingest`); until that exists the
-target line says "not available".
+ingest AND post end to end (`remittance.services.remittance_ingest`).
 
 `run(quick=..., full=...) -> Section` is what bench/run.py calls (after migrating a fresh
 database); it also seeds the submitted claims the file pays, in bulk, and times

@@ -26,8 +26,20 @@ date = payment date + the payer's appeal days) for someone to appeal, resubmit o
 A reversal (CLP02 = 22) reverses the earlier 835 postings of that claim (linked reversals); if
 none are found, it posts the negative amounts with the same mapping, kind `reversal`.
 PLB pairs post as provider adjustments (no patient): Dr provider adjustment / Cr cash.
-Unmatched claim payments are not posted to the ledger (a ledger transaction needs a patient);
-they wait in the unmatched queue.
+Unmatched claim payments wait in the unmatched queue, but their cash is in the ledger at once,
+so the deposit reconciles to the 835's BPR: one transaction per unmatched claim payment with
+paid != 0, kind insurance_payment WITHOUT a patient, Dr cash / Cr unapplied (memo: trace, payer
+and CLP01; claim_reference = CLP01; idempotency key per file and CLP; cash and unapplied lines
+only, the one shape the ledger allows without a patient). An unmatched reversal posts the same
+with its negative amounts (the cash goes back out of unapplied). `unmatched_resolve` posts the
+claim payment as a matched one would be, but from unapplied instead of cash (Dr unapplied, the
+adjustment lines, Cr insurance A/R, for the chosen claim's patient; a reversal: the negative
+amounts against unapplied): cash is never counted twice.
+
+Writing: the CLP/SVC/CAS rows, timeline events and denials go in with `remittance.bulk`'s raw
+INSERTs (executemany on SQLite, COPY on PostgreSQL), the claims' adjudication fields with
+one `update_rows` (an UPDATE from arrays on PostgreSQL); matching reads lean claim rows with
+one patient and payer instance per distinct person (`_with_people`).
 
 Claim statuses follow billing.models.ALLOWED: submitted → accepted → paid / partially paid /
 denied; a claim in a status that cannot take the new one keeps it (the report says so).
@@ -43,10 +55,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Field
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.models import Action, Category
@@ -70,14 +81,21 @@ from billing.x12.edi835 import (
     parse_835,
 )
 from core.text import fold
-from patientaccounts.ledger import Line, Posting, journal_post_many, journal_reverse
+from patientaccounts.ledger import (
+    LedgerError,
+    Line,
+    Posting,
+    journal_post_many,
+    journal_reverse,
+)
 from patientaccounts.models import JournalTransaction, LedgerAccount, TransactionKind
-from patients.models import Coverage
-from remittance.bulk import ids_by_public_id, insert_rows
+from patients.models import Coverage, Patient
+from remittance.bulk import ids_by_public_id, insert_rows, update_rows, uuid4_many
 from remittance.models import (
     AdjustmentLevel,
     ClaimRemittance,
     Denial,
+    DenialStatus,
     FileStatus,
     IngestJob,
     JobStatus,
@@ -186,23 +204,43 @@ _CLAIM_FIELDS = (
     "adjudicated_at",
     "paid_amount",
     "patient_responsibility",
-    "patient__public_id",
-    "payer__appeal_days",
 )
 
 
 def _claims() -> Any:
-    """Claims with what matching and posting read (patient and payer joined, lean rows)."""
-    return Claim.objects.select_related("patient", "payer").only(*_CLAIM_FIELDS)
+    """Claims with what matching and posting read (lean rows; `_with_people` adds their
+    patient and payer)."""
+    return Claim.objects.only(*_CLAIM_FIELDS)
+
+
+def _with_people(claims: Sequence[Claim]) -> Sequence[Claim]:
+    """Give `claims` their patient (public id) and payer (appeal days), one instance per
+    distinct patient and payer: a file pays many claims of the same people, and building a
+    joined patient and payer per claim cost more than reading them once."""
+    for name, model, fields in (
+        ("patient", Patient, ("public_id",)),
+        ("payer", Payer, ("appeal_days",)),
+    ):
+        field = Claim._meta.get_field(name)
+        attname = f"{name}_id"
+        ids = sorted({getattr(claim, attname) for claim in claims})
+        found: dict[int, Any] = {}
+        for chunk in _chunks(ids):
+            rows = model._base_manager.only(*fields).filter(pk__in=chunk)
+            found.update((row.pk, row) for row in rows)
+        for claim in claims:
+            field.set_cached_value(claim, found[getattr(claim, attname)])  # type: ignore[union-attr]
+    return claims
 
 
 def _claims_by(field_name: str, values: Iterable[str]) -> dict[str, list[Claim]]:
     found: dict[str, list[Claim]] = defaultdict(list)
     wanted = sorted({v for v in values if v})
+    claims: list[Claim] = []
     for chunk in _chunks(wanted):
-        rows = _claims().filter(**{f"{field_name}__in": chunk})
-        for claim in rows:
-            found[getattr(claim, field_name)].append(claim)
+        claims += _claims().filter(**{f"{field_name}__in": chunk})
+    for claim in _with_people(claims):
+        found[getattr(claim, field_name)].append(claim)
     return found
 
 
@@ -226,9 +264,11 @@ def _match_by_patient(clps: Sequence[ClaimPayment835]) -> dict[int, Claim]:
             patients_by_member[member].add(patient_id)
     patient_ids = sorted({p for ps in patients_by_member.values() for p in ps})
     candidates: dict[tuple[int, dt.date], list[Claim]] = defaultdict(list)
+    claims: list[Claim] = []
     for chunk in _chunks(patient_ids):
-        for claim in _claims().filter(patient_id__in=chunk).prefetch_related("lines"):
-            candidates[(claim.patient_id, claim.date_of_service)].append(claim)
+        claims += _claims().filter(patient_id__in=chunk).prefetch_related("lines")
+    for claim in _with_people(claims):
+        candidates[(claim.patient_id, claim.date_of_service)].append(claim)
     matched: dict[int, Claim] = {}
     for index, ids in members.items():
         clp = clps[index]
@@ -253,7 +293,11 @@ def _match_by_patient(clps: Sequence[ClaimPayment835]) -> dict[int, Claim]:
 def match_claims(clps: Sequence[ClaimPayment835]) -> list[Match]:
     """Our claim for each CLP (in order), and how it was found. Reads only."""
     by_pcn = _claims_by("patient_control_number", (c.patient_control_number for c in clps))
-    by_icn = _claims_by("payer_claim_number", (c.payer_claim_number for c in clps))
+    # The payer claim number decides only where the control number found no single claim.
+    by_icn = _claims_by(
+        "payer_claim_number",
+        (c.payer_claim_number for c in clps if len(by_pcn.get(c.patient_control_number, ())) != 1),
+    )
     result: list[Match | None] = []
     for clp in clps:
         pcn_hits = by_pcn.get(clp.patient_control_number, [])
@@ -290,30 +334,37 @@ def _denied_line_positions(clp: ClaimPayment835) -> set[int]:
     }
 
 
-def _held(clp: ClaimPayment835) -> list[Adjustment]:
-    """Non-PR adjustments not written off because the claim or the line was denied."""
+def _held(clp: ClaimPayment835, denied: set[int] | None = None) -> list[Adjustment]:
+    """Non-PR adjustments not written off because the claim or the line was denied.
+    `denied`: `_denied_line_positions(clp)` when the caller has it already."""
     if clp.is_denied:
         return [a for a in clp.all_adjustments if a.group != "PR"]
-    denied = _denied_line_positions(clp)
+    if denied is None:
+        denied = _denied_line_positions(clp)
     return [
         a for position in sorted(denied) for a in clp.lines[position].adjustments if a.group != "PR"
     ]
 
 
-def _posted_adjustments(clp: ClaimPayment835) -> list[Adjustment]:
+def _posted_adjustments(clp: ClaimPayment835, denied: set[int] | None = None) -> list[Adjustment]:
     if clp.is_denied:
         return [a for a in clp.all_adjustments if a.group == "PR"]
-    denied = _denied_line_positions(clp)
+    if denied is None:
+        denied = _denied_line_positions(clp)
     kept = list(clp.adjustments)
+    if not denied:
+        for line in clp.lines:
+            kept += line.adjustments
+        return kept
     for position, line in enumerate(clp.lines):
         kept += [a for a in line.adjustments if position not in denied or a.group == "PR"]
     return kept
 
 
-def _target_status(clp: ClaimPayment835) -> str:
+def _target_status(clp: ClaimPayment835, denied: set[int] | None = None) -> str:
     if clp.is_denied:
         return ClaimStatus.DENIED
-    if _denied_line_positions(clp):
+    if _denied_line_positions(clp) if denied is None else denied:
         return ClaimStatus.PARTIALLY_PAID
     return ClaimStatus.PAID
 
@@ -336,19 +387,21 @@ def _posting(
     kind_override: str | None,
     key: str,
     source: str,
+    cash_account: str = LedgerAccount.CASH,
+    denied: set[int] | None = None,
 ) -> Posting | None:
     """The ledger transaction of one claim payment: Dr cash (paid), Dr contractual (CO),
     Dr other adjustment (OA/PI/CR), Dr patient A/R (PR), Cr insurance A/R (their sum). One
     transaction per claim payment keeps the bulk path fast; the accounts tell the amounts
-    apart. A reversal's amounts are negative, so the same mapping negates the original."""
-    amounts: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    codes: list[str] = []
-    amounts[LedgerAccount.CASH] += clp.paid
-    for adjustment in _posted_adjustments(clp):
-        amounts[_GROUP_KIND[adjustment.group][1]] += adjustment.amount
-        code = f"{adjustment.group}-{adjustment.reason}"
-        if code not in codes:
-            codes.append(code)
+    apart. A reversal's amounts are negative, so the same mapping negates the original.
+    `cash_account` UNAPPLIED: the paid amount comes out of unapplied insurance cash (an
+    unmatched claim payment's cash, already deposited, resolved by hand)."""
+    amounts: dict[str, Decimal] = {cash_account: clp.paid}
+    codes: dict[str, None] = {}  # in order, once each
+    for adjustment in _posted_adjustments(clp, denied):
+        account = _GROUP_KIND[adjustment.group][1]
+        amounts[account] = amounts.get(account, ZERO) + adjustment.amount
+        codes[f"{adjustment.group}-{adjustment.reason}"] = None
     receivable = -sum(amounts.values(), ZERO)
     lines = [Line(account, amount) for account, amount in amounts.items() if amount]
     if receivable:
@@ -374,6 +427,52 @@ def _posting(
         source=source,
         idempotency_key=key,
     )
+
+
+_UNAPPLIED_ACCOUNTS = frozenset({LedgerAccount.CASH.value, LedgerAccount.UNAPPLIED.value})
+
+
+def _unapplied_key(sha: str, claim_remittance_id: int) -> str:
+    return f"835:{sha[:40]}:{claim_remittance_id}:unapplied"
+
+
+def _unapplied_posting(
+    *, clp: ClaimPayment835, payment: Payment835, claim_remittance_id: int, sha: str
+) -> Posting | None:
+    """The cash of an unmatched claim payment, deposited with the rest of the 835 and held as
+    unapplied insurance cash until someone applies it (no patient yet): Dr cash / Cr
+    unapplied, kind insurance_payment. None when nothing was paid."""
+    if not clp.paid:
+        return None
+    payer = payment.payer_name or _payer_key(payment)
+    memo = (
+        f"835 trace {payment.trace_number}, {payer}: unmatched claim payment "
+        f"{clp.patient_control_number} paid {clp.paid}, held unapplied"
+    )
+    posting = Posting(
+        patient=None,
+        kind=TransactionKind.INSURANCE_PAYMENT,
+        lines=[Line(LedgerAccount.CASH, clp.paid), Line(LedgerAccount.UNAPPLIED, -clp.paid)],
+        memo=memo[:200],
+        service_date=clp.service_start,
+        claim_reference=clp.patient_control_number[:64],
+        payer_reference=payment.payer_identifier[:80],
+        source=f"835:{sha}",
+        idempotency_key=_unapplied_key(sha, claim_remittance_id),
+    )
+    _check_without_patient(posting)
+    return posting
+
+
+def _check_without_patient(posting: Posting) -> None:
+    """The ledger's rule for an insurance payment without a patient: cash and unapplied lines
+    only (the database constraint sees the transaction row, not its lines)."""
+    if posting.patient is None and posting.kind == TransactionKind.INSURANCE_PAYMENT:
+        accounts = {str(line.account) for line in posting.lines}
+        if not accounts <= _UNAPPLIED_ACCOUNTS:
+            raise LedgerError(
+                "lines", "an insurance payment without a patient moves cash and unapplied only."
+            )
 
 
 # --- the ingest --------------------------------------------------------------------------------
@@ -743,23 +842,25 @@ _CLAIM_COLUMNS = (
 
 
 def _update_claims(claims: Sequence[Claim], now: dt.datetime) -> None:
-    """Write the adjudication fields of many claims with one executemany (Django's
-    bulk_update builds a CASE per column and row, far slower for thousands of claims)."""
-    if not claims:
-        return
-    quote = connection.ops.quote_name
-    fields = [cast("Field[Any, Any]", Claim._meta.get_field(name)) for name in _CLAIM_COLUMNS]
-    assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
-    sql = f"UPDATE {quote(Claim._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s"  # noqa: S608
+    """Write the adjudication fields of many claims in one go (`remittance.bulk.update_rows`:
+    no per-field preparation through the model; Django's bulk_update builds a CASE per column
+    and row, far slower for thousands of claims)."""
     rows = []
     for claim in claims:
         claim.updated_at = now
-        values = [
-            field.get_db_prep_save(getattr(claim, field.attname), connection) for field in fields
-        ]
-        rows.append([*values, claim.pk])
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        rows.append(
+            (
+                claim.pk,
+                claim.status,
+                claim.status_changed_at,
+                claim.adjudicated_at,
+                claim.paid_amount,
+                claim.patient_responsibility,
+                claim.payer_claim_number,
+                now,
+            )
+        )
+    update_rows(Claim, _CLAIM_COLUMNS, rows)
 
 
 _CLAIM_REMITTANCE_COLUMNS = (
@@ -817,6 +918,24 @@ _ADJUSTMENT_COLUMNS = (
     "amount",
     "quantity",
 )
+_DENIAL_COLUMNS = (
+    "public_id",
+    "created_at",
+    "updated_at",
+    "claim_id",
+    "claim_remittance_id",
+    "carc",
+    "rarc",
+    "group_code",
+    "amount",
+    "cause",
+    "due_date",
+    "owner_id",
+    "status",
+    "notes",
+    "replacement_claim_id",
+    "write_off_id",
+)
 _EVENT_COLUMNS = (
     "public_id",
     "created_at",
@@ -861,12 +980,15 @@ class _Poster:
         self.matches: list[Match] = []
         self.plb_rows: list[ProviderAdjustment] = []
         self.plb_postings: list[Posting] = []
+        # UNAPPLIED when the paid amounts were deposited as unapplied cash (`unmatched_resolve`)
+        self.cash_account: str = LedgerAccount.CASH
 
     def add_payment(
         self, payment: Payment835, payment_row: RemittancePayment, matches: Sequence[Match]
     ) -> None:
-        for clp, match in zip(payment.claims, matches, strict=True):
-            self.public_ids.append(uuid.uuid4())
+        public_ids = uuid4_many(len(payment.claims))
+        for public_id, clp, match in zip(public_ids, payment.claims, matches, strict=True):
+            self.public_ids.append(public_id)
             self.payment_ids.append(payment_row.pk)
             self.clps.append(clp)
             self.payments.append(payment)
@@ -946,12 +1068,12 @@ class _Poster:
 
     def _lines_and_adjustments(self) -> None:
         now = self.now
-        line_ids: list[uuid.UUID] = []
+        line_ids = uuid4_many(sum(len(clp.lines) for clp in self.clps))
+        fresh_line_id = iter(line_ids)
         rows = []
         for claim_id, clp in zip(self.claim_ids, self.clps, strict=True):
             for position, line in enumerate(clp.lines, start=1):
-                public_id = uuid.uuid4()
-                line_ids.append(public_id)
+                public_id = next(fresh_line_id)
                 procedure = line.procedure
                 original = line.original_procedure
                 rows.append(
@@ -980,16 +1102,24 @@ class _Poster:
         line_pk = iter([ids[public_id] for public_id in line_ids])
         adjustments: list[tuple[Any, ...]] = []
         claim_level, line_level = AdjustmentLevel.CLAIM.value, AdjustmentLevel.LINE.value
+        fresh = iter(
+            uuid4_many(
+                sum(
+                    len(clp.adjustments) + sum(len(line.adjustments) for line in clp.lines)
+                    for clp in self.clps
+                )
+            )
+        )
         for claim_id, clp in zip(self.claim_ids, self.clps, strict=True):
             for a in clp.adjustments:
                 adjustments.append(
-                    (uuid.uuid4(), now, now, claim_id, None, claim_level, *_triplet(a))
+                    (next(fresh), now, now, claim_id, None, claim_level, *_triplet(a))
                 )
             for line in clp.lines:
                 line_id = next(line_pk)
                 for a in line.adjustments:
                     adjustments.append(
-                        (uuid.uuid4(), now, now, claim_id, line_id, line_level, *_triplet(a))
+                        (next(fresh), now, now, claim_id, line_id, line_level, *_triplet(a))
                     )
         insert_rows(RemittanceAdjustment, _ADJUSTMENT_COLUMNS, adjustments)
 
@@ -1002,12 +1132,22 @@ class _Poster:
         ProviderAdjustment.objects.bulk_create(self.plb_rows, batch_size=CHUNK)
 
     def _unmatched(self) -> None:
-        rows = [
-            UnmatchedRemittance(claim_remittance_id=claim_id)
-            for claim_id, match in zip(self.claim_ids, self.matches, strict=True)
-            if match.claim is None
-        ]
+        rows = []
+        postings = []
+        for claim_id, clp, payment, match in zip(
+            self.claim_ids, self.clps, self.payments, self.matches, strict=True
+        ):
+            if match.claim is not None:
+                continue
+            rows.append(UnmatchedRemittance(claim_remittance_id=claim_id))
+            posting = _unapplied_posting(
+                clp=clp, payment=payment, claim_remittance_id=claim_id, sha=self.sha
+            )
+            if posting is not None:
+                postings.append(posting)
         UnmatchedRemittance.objects.bulk_create(rows, batch_size=CHUNK)
+        if postings:
+            journal_post_many(actor=self.actor, postings=postings)
 
     def _post_claims(self) -> None:
         locked = _lock_claims([m.claim for m in self.matches if m.claim is not None])
@@ -1016,7 +1156,7 @@ class _Poster:
         reversals: list[tuple[ClaimPayment835, Claim, Payment835, str]] = []
         events: list[tuple[Any, ...]] = []
         audits: list[dict[str, Any]] = []
-        denials: list[Denial] = []
+        denials: list[tuple[Claim, tuple[Any, ...]]] = []
         changed: dict[int, Claim] = {}
         now = timezone.now()
         total = len(self.claim_ids)
@@ -1027,6 +1167,7 @@ class _Poster:
                 continue
             claim = locked[match.claim.pk]
             key = f"835:{self.sha[:40]}:{claim_id}"
+            denied = _denied_line_positions(clp)
             if clp.is_reversal:
                 reversals.append((clp, claim, payment, key))
             else:
@@ -1037,6 +1178,8 @@ class _Poster:
                     kind_override=None,
                     key=key,
                     source=self.source,
+                    cash_account=self.cash_account,
+                    denied=denied,
                 )
                 if posting is not None:
                     postings.append(posting)
@@ -1045,30 +1188,47 @@ class _Poster:
             if clp.payer_claim_number and not claim.payer_claim_number:
                 claim.payer_claim_number = clp.payer_claim_number[:50]
             changed[claim.pk] = claim
-            events += self._status(claim, clp, payment, now, audits)
-            denial = self._denial(claim, claim_id, clp, payment, reasons)
+            events += self._status(claim, clp, payment, now, audits, denied)
+            denial = self._denial(claim, claim_id, clp, payment, reasons, denied)
             if denial is not None:
-                denials.append(denial)
+                denials.append((claim, denial))
             if self.progress is not None and number % 1000 == 0:
                 self.progress(number, total)
         journal_post_many(actor=self.actor, postings=postings)
         for clp, claim, payment, key in reversals:
             self._reverse(clp, claim, payment, key)
         _update_claims(list(changed.values()), now)
-        insert_rows(ClaimEvent, _EVENT_COLUMNS, events)
-        Denial.objects.bulk_create(denials, batch_size=CHUNK)
+        insert_rows(
+            ClaimEvent,
+            _EVENT_COLUMNS,
+            [
+                (public_id, *event)
+                for public_id, event in zip(uuid4_many(len(events)), events, strict=True)
+            ],
+        )
+        denial_ids = uuid4_many(len(denials))
+        insert_rows(
+            Denial,
+            _DENIAL_COLUMNS,
+            [
+                (public_id, now, now, *values, None, DenialStatus.OPEN.value, "", None, None)
+                for public_id, (_, values) in zip(denial_ids, denials, strict=True)
+            ],
+        )
+        label = Denial._meta.label
         audits += [
             {
                 "actor": self.actor,
                 "action": Action.CREATE,
                 "event": "denial.create",
                 "category": Category.BILLING,
-                "patient": denial.claim.patient,
-                "obj": denial,
+                "patient": claim.patient,
+                "object_type": label,
+                "object_id": str(public_id),
                 "fields": ["carc", "status"],
                 "username": "" if self.actor is not None else "system",
             }
-            for denial in denials
+            for public_id, (claim, _) in zip(denial_ids, denials, strict=True)
         ]
         record_many(audits)
         self._secondary_claims(locked.values())
@@ -1093,12 +1253,13 @@ class _Poster:
         payment: Payment835,
         now: dt.datetime,
         audits: list[dict[str, Any]],
+        denied: set[int],
     ) -> list[tuple[Any, ...]]:
         user_id = self._user.pk if self._user is not None else None
         if clp.is_reversal:
             note = f"Payer reversed its payment (835 trace {payment.trace_number})."
-            return [(uuid.uuid4(), now, now, claim.pk, now, user_id, "", "", note[:200])]
-        target = _target_status(clp)
+            return [(now, now, claim.pk, now, user_id, "", "", note[:200])]
+        target = _target_status(clp, denied)
         try:
             path = _status_path(claim.status, target)
         except ValueError:
@@ -1111,9 +1272,7 @@ class _Poster:
         steps = [claim.status, *path]
         note = f"835 trace {payment.trace_number}"[:200]
         for to_status in path:
-            events.append(
-                (uuid.uuid4(), now, now, claim.pk, now, user_id, claim.status, to_status, note)
-            )
+            events.append((now, now, claim.pk, now, user_id, claim.status, to_status, note))
             claim.status = to_status
             claim.status_changed_at = now
         if path:
@@ -1146,37 +1305,48 @@ class _Poster:
         clp: ClaimPayment835,
         payment: Payment835,
         reasons: dict[str, str],
-    ) -> Denial | None:
+        denied: set[int],
+    ) -> tuple[Any, ...] | None:
+        """The new denial's values in `_DENIAL_COLUMNS` order from claim_id to due_date, or
+        None when nothing was denied."""
         if clp.is_reversal:
             return None
-        held = _held(clp)
+        held = _held(clp, denied)
         if not held and not clp.is_denied:
             return None
         first = held[0] if held else (clp.all_adjustments or (None,))[0]
         remarks = [code for line in clp.lines for code in line.remark_codes]
         day = payment.payment_date or timezone.localdate()
-        return Denial(
-            claim=claim,
-            claim_remittance_id=claim_remittance_id,
-            carc=first.reason[:5] if first else "",
-            rarc=remarks[0][:7] if remarks else "",
-            group_code=first.group if first else "CO",
-            amount=sum((a.amount for a in held), ZERO),
-            cause=reasons.get(first.reason, DenialCause.OTHER) if first else DenialCause.OTHER,
-            due_date=day + dt.timedelta(days=claim.payer.appeal_days),
+        return (
+            claim.pk,
+            claim_remittance_id,
+            first.reason[:5] if first else "",
+            remarks[0][:7] if remarks else "",
+            first.group if first else "CO",
+            sum((a.amount for a in held), ZERO),
+            str(reasons.get(first.reason, DenialCause.OTHER) if first else DenialCause.OTHER),
+            day + dt.timedelta(days=claim.payer.appeal_days),
         )
 
     def _reverse(self, clp: ClaimPayment835, claim: Claim, payment: Payment835, key: str) -> None:
-        originals = list(
-            JournalTransaction.objects.filter(
-                claim_reference=claim.patient_control_number,
-                source__startswith="835:",
-                kind__in=_POSTED_KINDS,
-                reversed_by__isnull=True,
+        """Reverse the claim's earlier 835 postings (linked reversals) when their cash is what
+        the payer takes back; otherwise post the negative amounts (kind reversal). A reversal
+        resolved from the unmatched queue took its cash out as unapplied already: it posts the
+        negative amounts against unapplied instead of cash."""
+        if self.cash_account != LedgerAccount.CASH:
+            originals = []
+        else:
+            originals = list(
+                JournalTransaction.objects.filter(
+                    claim_reference=claim.patient_control_number,
+                    source__startswith="835:",
+                    kind__in=_POSTED_KINDS,
+                    reversed_by__isnull=True,
+                    patient__isnull=False,  # not unapplied cash: that has no claim yet
+                )
+                .exclude(source=self.source)
+                .prefetch_related("entries")
             )
-            .exclude(source=self.source)
-            .prefetch_related("entries")
-        )
         cash = sum(
             (
                 e.amount
@@ -1198,6 +1368,7 @@ class _Poster:
             kind_override=TransactionKind.REVERSAL,
             key=key,
             source=self.source,
+            cash_account=self.cash_account,
         )
         if posting is not None:
             journal_post_many(actor=self.actor, postings=[posting])
@@ -1472,8 +1643,9 @@ def _stored_payment(row: RemittancePayment) -> Payment835:
 def unmatched_resolve(
     *, actor: User, unmatched: UnmatchedRemittance, claim: Claim
 ) -> UnmatchedRemittance:
-    """Apply an unmatched claim payment to `claim`, found by hand: post it exactly as a
-    matched one would have been (ledger, status, denial), and close the queue entry."""
+    """Apply an unmatched claim payment to `claim`, found by hand: post it as a matched one
+    would have been (ledger, status, denial), and close the queue entry. When its cash was
+    deposited as unapplied at ingest, the posting takes it from unapplied instead of cash."""
     entry = (
         UnmatchedRemittance.objects.select_for_update()
         .select_related("claim_remittance__payment__file")
@@ -1482,7 +1654,7 @@ def unmatched_resolve(
     if entry.status != UnmatchedStatus.OPEN:
         raise UnmatchedError("status", "This claim payment was already resolved.")
     row = entry.claim_remittance
-    claim = _claims().get(pk=claim.pk)
+    claim = _with_people([_claims().get(pk=claim.pk)])[0]
     file_row = row.payment.file
     report = IngestReport(file_name=file_row.file_name, sha256=file_row.sha256, status="manual")
     poster = _Poster(
@@ -1492,6 +1664,10 @@ def unmatched_resolve(
     poster.clps = [_stored_claim_payment(row)]
     poster.payments = [_stored_payment(row.payment)]
     poster.matches = [Match(claim, MatchMethod.MANUAL)]
+    if JournalTransaction.objects.filter(
+        idempotency_key=_unapplied_key(file_row.sha256, row.pk)
+    ).exists():
+        poster.cash_account = LedgerAccount.UNAPPLIED
     poster._post_claims()
     row.claim = claim
     row.patient_id = claim.patient_id

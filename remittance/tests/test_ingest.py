@@ -183,7 +183,10 @@ def test_unmatched_claim_payment_is_queued_and_not_dropped(make_claim):
     unmatched = UnmatchedRemittance.objects.get()
     assert unmatched.status == "open"
     assert unmatched.claim_remittance.patient_control_number == "NOBODY"
-    assert not JournalTransaction.objects.exclude(kind="charge").exists()
+    # its cash is deposited as unapplied (no patient), nothing else is posted
+    held = JournalTransaction.objects.exclude(kind="charge").get()
+    assert (held.kind, held.patient, held.claim_reference) == ("insurance_payment", None, "NOBODY")
+    assert ledger_total(LedgerAccount.UNAPPLIED) == Decimal("-70")
 
 
 def test_provider_adjustments_post_without_a_patient(make_claim):
