@@ -8,6 +8,7 @@ import ipaddress
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
@@ -15,11 +16,10 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import signals
 from django.db.models.base import ModelState
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
-from audit.chain import CHAINED_FIELDS, GENESIS, compute_hmac
+from audit.chain import CHAINED_FIELDS, GENESIS
 from audit.chain import _canonical as canonical
 from audit.models import Action, AuditEvent, Category, Outcome
 from core import request_context
@@ -51,11 +51,19 @@ def batches_statements() -> bool:
 def run_statements(cursor: Any, statements: Sequence[Statement]) -> None:
     """Run `statements` on `cursor`: in one round trip when the database allows it (the
     cursor is then on the first statement's result; `cursor.nextset()` moves on), else one by
-    one (the cursor holds the last statement's result)."""
+    one (the cursor holds the last statement's result).
+
+    A batch is bound statement by statement (psycopg's client-side binding, what it would do
+    to the joined text, `mogrify`) and sent without parameters: each statement's text stays
+    short enough for psycopg's cache of parsed queries (4096 characters, 50 parameters), which
+    a long joined text would miss on every call."""
     if batches_statements() and len(statements) > 1:
+        bind = cursor.cursor.mogrify  # the psycopg ClientCursor under Django's wrapper
         cursor.execute(
-            "; ".join(sql for sql, _ in statements),
-            [param for _, params in statements for param in params],
+            "; ".join(
+                bind(sql, params) if params or "%" in sql else sql for sql, params in statements
+            ),
+            None,
         )
         return
     for sql, params in statements:
@@ -166,20 +174,6 @@ def _lock_and_read_tail(writes: Sequence[Statement] = ()) -> tuple[int, str]:
     return (int(last[0]), str(last[1])) if last else (0, GENESIS)
 
 
-def _chain(rows: list[dict[str, Any]], tail: tuple[int, str]) -> list[AuditEvent]:
-    """Number, timestamp and hash the rows after `tail` (the lock must be held)."""
-    sequence, prev_hash = tail
-    events = []
-    for row in rows:
-        sequence += 1
-        row["sequence"] = sequence
-        row["occurred_at"] = timezone.now()
-        row["prev_hash"] = prev_hash
-        row["hmac"] = prev_hash = compute_hmac(row)
-        events.append(AuditEvent(**row))
-    return events
-
-
 def record(
     *,
     actor: User | None,
@@ -229,17 +223,82 @@ def record_after_writes(writes: Sequence[Statement], **event: Any) -> AuditEvent
 
 
 def _append(row: dict[str, Any], *, writes: Sequence[Statement]) -> AuditEvent:
+    """Chain and insert one row. No ORM query is built per event: the INSERT's text is made
+    once per database vendor (`_insert_parts`) and only the columns that need the field's
+    adaptation are adapted, as `record_many` does; the saved object is assembled directly."""
     with transaction.atomic(savepoint=False):
-        event_row = None
+        pk, tail = None, None
         hint = _tail_hint() if batches_statements() else None
         if hint is not None:
-            event_row = _append_after_hint(row, writes, hint)
+            pk, tail = _append_after_hint(row, writes, hint)
             writes = ()  # sent with that attempt, whatever its outcome
-        if event_row is None:
-            (event_row,) = _chain([row], _lock_and_read_tail(writes))
-            event_row.save(force_insert=True)
+        if pk is None:
+            # A stale hint came back with the real tail, read under the lock (still held).
+            _chain_rows([row], tail if tail is not None else _lock_and_read_tail(writes))
+            if _save_signals_connected():
+                event_row = AuditEvent(**row)
+                event_row.save(force_insert=True)  # sends them, as before
+                _remember_tail(event_row)
+                return event_row
+            pk = _insert_one(row)
+        (event_row,) = _event_instances([row], {row["sequence"]: pk})
         _remember_tail(event_row)
     return event_row
+
+
+def _save_signals_connected() -> bool:
+    return signals.pre_save.has_listeners(AuditEvent) or signals.post_save.has_listeners(AuditEvent)
+
+
+@dataclass(frozen=True)
+class _InsertParts:
+    """The pieces of an audit row's INSERT for one database vendor, made once."""
+
+    names: tuple[str, ...]  # attribute names, in column order
+    adapted: tuple[tuple[int, Any], ...]  # (position, field) of the columns to adapt
+    table: str
+    columns: str
+    marks: str
+
+
+_insert_parts_by_vendor: dict[str, _InsertParts] = {}
+
+
+def _insert_parts() -> _InsertParts:
+    parts = _insert_parts_by_vendor.get(connection.vendor)
+    if parts is None:
+        meta = AuditEvent._meta
+        fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+        quote = connection.ops.quote_name
+        parts = _InsertParts(
+            names=tuple(str(f.attname) for f in fields),
+            adapted=tuple((n, f) for n, f in enumerate(fields) if f.attname in _ADAPTED),
+            table=quote(meta.db_table),
+            columns=", ".join(quote(str(f.column)) for f in fields),
+            marks=", ".join(["%s"] * len(fields)),
+        )
+        _insert_parts_by_vendor[connection.vendor] = parts
+    return parts
+
+
+def _row_values(row: dict[str, Any], parts: _InsertParts) -> list[Any]:
+    """The row's values in column order, adapted as the ORM's INSERT adapts them."""
+    values = [row[name] for name in parts.names]
+    for position, model_field in parts.adapted:
+        values[position] = model_field.get_db_prep_save(values[position], connection)
+    return values
+
+
+def _insert_one(row: dict[str, Any]) -> int:
+    """INSERT one chained row (the lock is held); its id."""
+    parts = _insert_parts()
+    sql = f"INSERT INTO {parts.table} ({parts.columns}) VALUES ({parts.marks})"  # noqa: S608
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(sql + " RETURNING id", _row_values(row, parts))
+            return int(cursor.fetchone()[0])
+        cursor.execute(sql, _row_values(row, parts))
+        return int(cursor.lastrowid)
 
 
 # The last (sequence, HMAC) each connection wrote or read: a hint that saves reading the tail
@@ -259,40 +318,39 @@ def _remember_tail(event_row: AuditEvent) -> None:
 
 def _append_after_hint(
     row: dict[str, Any], writes: Sequence[Statement], hint: tuple[int, str]
-) -> AuditEvent | None:
+) -> tuple[int | None, tuple[int, str] | None]:
     """PostgreSQL: the writes, the lock and the event's INSERT chained to the hinted tail, in
     one round trip; the INSERT adds the row only if the hinted row is still the chain's last
-    (it runs after the lock is granted, so it sees every committed append). None when the hint
-    was stale: the writes are done, the event is not appended."""
-    (event_row,) = _chain([row], hint)
-    meta = AuditEvent._meta
-    fields = [field for field in meta.local_concrete_fields if field is not meta.auto_field]
-    query = InsertQuery(AuditEvent)
-    query.insert_values(fields, [event_row])
-    ((insert_sql, params),) = query.get_compiler(connection=connection).as_sql()
-    head, _, values = insert_sql.partition(" VALUES (")
-    table = connection.ops.quote_name(meta.db_table)
-    # INSERT ... SELECT <the values> WHERE <the hinted row is the last one> RETURNING id
+    (it runs after the lock is granted, so it sees every committed append). (The new row's id,
+    None); or, when the hint was stale, (None, the chain's real tail) read by the same
+    statement under the lock: the writes are done, the event is not appended yet."""
+    _chain_rows([row], hint)
+    parts = _insert_parts()
+    table = parts.table
+    # WITH (INSERT ... SELECT <the values> WHERE <the hinted row is the last one>) SELECT its
+    # id and the last row as this statement's snapshot sees it (without the row it inserts).
     guarded = (
-        f"{head} SELECT {values.removesuffix(')')} WHERE EXISTS "  # noqa: S608
+        f"WITH inserted AS (INSERT INTO {table} ({parts.columns}) "  # noqa: S608
+        f"SELECT {parts.marks} WHERE EXISTS "
         f"(SELECT 1 FROM {table} WHERE sequence = %s AND hmac = %s) "
-        f"AND NOT EXISTS (SELECT 1 FROM {table} WHERE sequence > %s) RETURNING id"
+        f"AND NOT EXISTS (SELECT 1 FROM {table} WHERE sequence > %s) RETURNING id) "
+        f"SELECT (SELECT id FROM inserted), tail.sequence, tail.hmac FROM (SELECT 1) AS one "
+        f"LEFT JOIN (SELECT sequence, hmac FROM {table} ORDER BY sequence DESC LIMIT 1) AS tail "
+        f"ON true"
     )
     statements = [
         *writes,
         (_PG_LOCK_SQL, [_PG_LOCK_KEY]),
-        (guarded, [*params, hint[0], hint[1], hint[0]]),
+        (guarded, [*_row_values(row, parts), hint[0], hint[1], hint[0]]),
     ]
     with connection.cursor() as cursor:
         run_statements(cursor, statements)
         for _ in range(len(statements) - 1):
             cursor.nextset()
-        inserted = cursor.fetchone()
-    if inserted is None:
-        return None
-    event_row.pk = inserted[0]
-    event_row._state.adding, event_row._state.db = False, connection.alias
-    return event_row
+        inserted, sequence, last_hmac = cursor.fetchone()
+    if inserted is not None:
+        return int(inserted), None
+    return None, ((int(sequence), str(last_hmac)) if sequence is not None else (0, GENESIS))
 
 
 def record_many(events: Iterable[Mapping[str, Any]]) -> list[AuditEvent]:
@@ -317,7 +375,7 @@ def record_many(events: Iterable[Mapping[str, Any]]) -> list[AuditEvent]:
 
 
 def _chain_rows(rows: list[dict[str, Any]], tail: tuple[int, str]) -> None:
-    """`_chain` without model instances: number, timestamp and hash `rows` in place (the
+    """Number, timestamp and hash `rows` in place, without model instances (the
     lock must be held). The payload is `audit.chain.compute_hmac`'s, byte for byte."""
     sequence, prev_hash = tail
     keyed = hmac.new(settings.AUDIT_HMAC_KEY.encode(), digestmod=hashlib.sha256)

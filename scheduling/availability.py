@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 
 from core.models import Location
 from scheduling.models import AppointmentType, AvailabilityException, AvailabilityRule
-from scheduling.setup_cache import CachedRule, Override, setup_for
+from scheduling.setup_cache import UNREAD, CachedRule, Override, setup_for
 
 __all__ = ["Availability", "Interval", "Override", "covers", "free_intervals", "zone"]
 
@@ -168,7 +168,8 @@ class Availability:
     only when the setup changed or these practitioners and locations were not loaded yet).
 
     `location_ids` limits it to rules at those locations (None: any). With `appointment_type`,
-    rules restricted to other types are left out.
+    rules restricted to other types are left out. `token`: the setup token the caller has just
+    read (setup_cache.setup_for), to save that query.
     """
 
     def __init__(
@@ -179,13 +180,14 @@ class Availability:
         end: dt.datetime,
         location_ids: Iterable[int] | None = None,
         appointment_type: AppointmentType | None = None,
+        token: str | object | None = UNREAD,
     ) -> None:
         self.practitioner_ids = sorted(set(practitioner_ids))
         self.start, self.end = start, end
         first_day = (start - _ONE_DAY).date()
         last_day = (end + _ONE_DAY).date()
         asked = None if location_ids is None else set(location_ids)
-        setup = setup_for(self.practitioner_ids, asked or ())
+        setup = setup_for(self.practitioner_ids, asked or (), token=token)
         type_id = appointment_type.pk if appointment_type is not None else None
         rules: list[CachedRule] = [
             cached

@@ -9,7 +9,14 @@ be None only for work that arrives without a signed-in user (`via` "patient-link
 
 Speed. Availability rules, exceptions and opening hours come from a per-process cache kept
 current by a database-maintained token (scheduling.setup_cache); the practitioner, resource and
-patient overlaps are read in one plain-SQL query (`_busy`).
+patient overlaps are read in one plain-SQL query (`_busy`). A booking writes its rows without
+ORM queries (`_insert_booking`: INSERT texts made once per process by scheduling.sql_inserts,
+the same rows, audit event and announcement task as `save`/`bulk_create`/`enqueue` write,
+proven in tests/test_booking_writes.py; the ORM path is kept for when save signals have
+listeners). On PostgreSQL with the location known a booking is four round trips: BEGIN; the
+patient's lock, the setup token, shared resources' locks, the new appointment's id and the
+overlap query (`_plan_batched`); every INSERT with the audit chain's lock and the audit row;
+COMMIT.
 
 Double booking. The booking checks (availability, opening hours, exceptions, practitioner,
 resource and patient overlaps) run inside the transaction and name everything that clashes.
@@ -46,11 +53,11 @@ from dateutil.rrule import rrulestr
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, signals
 from django.utils import timezone
 
 from audit.models import Action
-from audit.services import record
+from audit.services import batches_statements, record, record_after_writes, run_statements
 from core.capabilities import Capability
 from core.models import Location
 from patients.models import Patient
@@ -58,6 +65,7 @@ from scheduling.availability import Availability, covers, validate_rrule, zone
 from scheduling.conflicts import BookingConflict, Conflict
 from scheduling.events import (
     AppointmentChange,
+    announcement_row,
     appointment_changed_on_commit,
     waitlist_offered_on_commit,
 )
@@ -80,6 +88,8 @@ from scheduling.models import (
     WaitlistOffer,
     WaitlistStatus,
 )
+from scheduling.setup_cache import CURRENT_VERSION_SQL, UNREAD
+from scheduling.sql_inserts import insert_statement
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -204,16 +214,42 @@ def _audit(
     reason: str = "",
 ) -> None:
     record(
-        actor=actor,
-        action=action,
-        event=event,
-        category=AUDIT_CATEGORY,
-        patient=patient,
-        obj=obj,
-        fields=fields,
-        reason=reason or (f"via {via}" if via != "ui" else ""),
-        username="" if actor is not None else via,
+        **_audit_event(
+            actor=actor,
+            via=via,
+            action=action,
+            event=event,
+            patient=patient,
+            obj=obj,
+            fields=fields,
+            reason=reason,
+        )
     )
+
+
+def _audit_event(
+    *,
+    actor: User | None,
+    via: str,
+    action: Action,
+    event: str,
+    patient: Patient,
+    obj: Any,
+    fields: Iterable[str] = (),
+    reason: str = "",
+) -> dict[str, Any]:
+    """`audit.services.record`'s arguments for a scheduling event."""
+    return {
+        "actor": actor,
+        "action": action,
+        "event": event,
+        "category": AUDIT_CATEGORY,
+        "patient": patient,
+        "obj": obj,
+        "fields": fields,
+        "reason": reason or (f"via {via}" if via != "ui" else ""),
+        "username": "" if actor is not None else via,
+    }
 
 
 def _timeline(appointment: Appointment, actor: User | None, kind: str, detail: str = "") -> None:
@@ -244,6 +280,7 @@ class _Plan:
     practitioners: list[Practitioner]
     resources: list[Resource]
     overbooked: set[int] = field(default_factory=set)  # practitioner ids double-booked on purpose
+    appointment_id: int | None = None  # drawn from the table's sequence (PostgreSQL fast path)
 
     @property
     def is_overbooked(self) -> bool:
@@ -328,14 +365,34 @@ def _resolve_location(
     return availability.locations[common.pop()]
 
 
-def _lock_patient(patient: Patient) -> None:
-    if connection.vendor == "postgresql":
-        list(
-            Patient.objects.select_for_update(no_key=True)
-            .filter(pk=patient.pk)
-            .order_by()
-            .values_list("pk", flat=True)
-        )
+_PATIENT_LOCK_SQL = f"SELECT id FROM {Patient._meta.db_table} WHERE id = %s FOR NO KEY UPDATE"  # noqa: S608
+_RESOURCE_LOCK_SQL = (
+    f"SELECT id FROM {Resource._meta.db_table} WHERE id IN ({{marks}}) "  # noqa: S608
+    "ORDER BY id FOR NO KEY UPDATE"
+)
+_NEXT_APPOINTMENT_ID_SQL = "SELECT nextval(pg_get_serial_sequence(%s, 'id'))"
+
+
+def _resource_lock(ids: Sequence[int]) -> tuple[str, list[Any]]:
+    return _RESOURCE_LOCK_SQL.format(marks=", ".join(["%s"] * len(ids))), list(ids)
+
+
+def _lock_patient(patient: Patient, *, read_token: bool = False) -> object:
+    """Lock the patient's row (PostgreSQL: serialises the patient's own bookings). With
+    `read_token`, where statements can be batched, the setup token (scheduling.setup_cache)
+    is read in the same round trip and returned; else setup_cache.UNREAD."""
+    if connection.vendor != "postgresql":
+        return UNREAD
+    statements: list[tuple[str, list[Any]]] = [(_PATIENT_LOCK_SQL, [patient.pk])]
+    if read_token and batches_statements():
+        statements.append((CURRENT_VERSION_SQL, []))
+    with connection.cursor() as cursor:
+        run_statements(cursor, statements)
+        if len(statements) == 1:
+            return UNREAD
+        cursor.nextset()
+        row = cursor.fetchone()
+    return str(row[0]) if row else None
 
 
 def _plan(
@@ -352,8 +409,13 @@ def _plan(
     exclude: Appointment | None = None,
     check_past: bool = True,
     within: Sequence[int] | None = None,
+    lock_patient: bool = False,
 ) -> _Plan:
-    """Everything a booking needs, checked; raises BookingConflict naming every clash."""
+    """Everything a booking needs, checked; raises BookingConflict naming every clash.
+
+    `lock_patient`: take the patient's lock first (booking). On PostgreSQL with a location
+    given, the lock, the setup token, the shared resources' locks, the new appointment's id
+    and the overlap query (`_busy`) then travel in one round trip, in that order."""
     if patient.merged_into_id or not patient.is_active:
         raise ValidationError({"patient": "This patient record is not active (merged or closed)."})
     start = _clean_start(start, check_past=check_past)
@@ -368,12 +430,28 @@ def _plan(
     tz_name = location.time_zone if location is not None else "UTC"
     if check_past and start < timezone.now():
         conflicts.append(Conflict(kind="past", label="The start time has already passed"))
+    if lock_patient and location is not None and batches_statements():
+        return _plan_batched(
+            patient=patient,
+            appointment_type=appointment_type,
+            start=start,
+            end=end,
+            block_end=block_end,
+            chosen=chosen,
+            resources=resources,
+            location=location,
+            overbook=overbook,
+            exclude=exclude,
+            conflicts=conflicts,
+        )
+    token = _lock_patient(patient, read_token=True) if lock_patient else UNREAD
     availability = Availability(
         practitioner_ids=[p.pk for p in chosen],
         start=start,
         end=end,
         location_ids=[location.pk] if location is not None else within,
         appointment_type=appointment_type,
+        token=token,
     )
     if location is None:
         location = _resolve_location(availability, chosen, start, end)
@@ -392,7 +470,6 @@ def _plan(
                 for p in chosen
             ]
         )
-    tz_name = location.time_zone
     if not location.is_active:
         raise ValidationError({"location": f"{location.name} is not active."})
     conflicts += _availability_conflicts(availability, chosen, location, start, end)
@@ -406,6 +483,108 @@ def _plan(
         block_end=block_end,
         exclude=exclude,
     )
+    return _checked_plan(
+        appointment_type=appointment_type,
+        start=start,
+        end=end,
+        block_end=block_end,
+        location=location,
+        chosen=chosen,
+        choice=choice,
+        busy=busy,
+        overbook=overbook,
+        conflicts=conflicts,
+    )
+
+
+def _plan_batched(
+    *,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    start: dt.datetime,
+    end: dt.datetime,
+    block_end: dt.datetime,
+    chosen: list[Practitioner],
+    resources: Iterable[Resource] | None,
+    location: Location,
+    overbook: bool,
+    exclude: Appointment | None,
+    conflicts: list[Conflict],
+) -> _Plan:
+    """`_plan`'s checks with the location known, on PostgreSQL: the patient's lock, the setup
+    token, the shared resources' locks, a new appointment id and `_busy`'s query in one round
+    trip (locks first, as in `_plan`; each statement sees what was committed before it ran).
+    Errors and conflicts are `_plan`'s, in its order: the checks that need no database first."""
+    if not location.is_active:
+        raise ValidationError({"location": f"{location.name} is not active."})
+    choice = _resource_choice(appointment_type, location, resources, lock=False)
+    busy_sql = _busy_statement(
+        practitioner_ids=[p.pk for p in chosen],
+        resource_ids=choice.ids,
+        patient=patient,
+        start=start,
+        end=end,
+        block_end=block_end,
+        exclude=exclude,
+    )
+    statements: list[tuple[str, list[Any]]] = [
+        (_PATIENT_LOCK_SQL, [patient.pk]),
+        (CURRENT_VERSION_SQL, []),
+    ]
+    if choice.shared:
+        statements.append(_resource_lock(choice.shared))
+    statements += [(_NEXT_APPOINTMENT_ID_SQL, [_APPOINTMENTS]), busy_sql]
+    with connection.cursor() as cursor:
+        run_statements(cursor, statements)
+        cursor.nextset()
+        row = cursor.fetchone()
+        token = str(row[0]) if row else None
+        if choice.shared:
+            cursor.nextset()
+        cursor.nextset()
+        appointment_id = int(cursor.fetchone()[0])
+        cursor.nextset()
+        busy = _busy_from_rows(cursor.fetchall())
+    availability = Availability(
+        practitioner_ids=[p.pk for p in chosen],
+        start=start,
+        end=end,
+        location_ids=[location.pk],
+        appointment_type=appointment_type,
+        token=token,
+    )
+    conflicts += _availability_conflicts(availability, chosen, location, start, end)
+    plan = _checked_plan(
+        appointment_type=appointment_type,
+        start=start,
+        end=end,
+        block_end=block_end,
+        location=location,
+        chosen=chosen,
+        choice=choice,
+        busy=busy,
+        overbook=overbook,
+        conflicts=conflicts,
+    )
+    plan.appointment_id = appointment_id
+    return plan
+
+
+def _checked_plan(
+    *,
+    appointment_type: AppointmentType,
+    start: dt.datetime,
+    end: dt.datetime,
+    block_end: dt.datetime,
+    location: Location,
+    chosen: list[Practitioner],
+    choice: _ResourceChoice,
+    busy: _Busy,
+    overbook: bool,
+    conflicts: list[Conflict],
+) -> _Plan:
+    """The plan, once what could clash (`busy`) is known; BookingConflict naming every clash."""
+    tz_name = location.time_zone
     overbooked: set[int] = set()
     clash = dict(busy.practitioners)
     if clash and overbook:
@@ -561,6 +740,7 @@ class _ResourceChoice:
     given: dict[int, Resource]
     needed: list[str]  # kinds the type requires that no given resource is
     candidates: list[Resource]  # active resources of those kinds at the location
+    shared: list[int] = field(default_factory=list)  # ids of those with capacity > 1, sorted
 
     @property
     def ids(self) -> list[int]:
@@ -568,10 +748,15 @@ class _ResourceChoice:
 
 
 def _resource_choice(
-    appointment_type: AppointmentType, location: Location, resources: Iterable[Resource] | None
+    appointment_type: AppointmentType,
+    location: Location,
+    resources: Iterable[Resource] | None,
+    *,
+    lock: bool = True,
 ) -> _ResourceChoice:
     """The resources named (checked) and the candidates for each required kind still missing;
-    shared resources (capacity > 1) are locked (PostgreSQL) before their bookings are read."""
+    shared resources (capacity > 1) are locked (PostgreSQL) before their bookings are read
+    (`lock` False: the caller locks `shared` itself)."""
     given = {r.pk: r for r in (resources or [])}
     errors = [
         f"{r.name} is not at {location.name}."
@@ -592,10 +777,16 @@ def _resource_choice(
             .order_by("name", "id")
         )
     shared = sorted(r.pk for r in [*given.values(), *candidates] if r.capacity > 1)
-    if shared and connection.vendor == "postgresql":
+    if shared and lock and connection.vendor == "postgresql":
         # Capacity > 1 is counted, not constrained: serialise bookings of the same resource.
-        list(Resource.objects.select_for_update(no_key=True).filter(pk__in=shared).values("pk"))
-    return _ResourceChoice(given=given, needed=needed, candidates=candidates)
+        with connection.cursor() as cursor:
+            cursor.execute(*_resource_lock(shared))
+    return _ResourceChoice(
+        given=given,
+        needed=needed,
+        candidates=candidates,
+        shared=shared if connection.vendor == "postgresql" else [],
+    )
 
 
 def _pick_resources(
@@ -699,6 +890,32 @@ def _busy(
     block_end: dt.datetime,
     exclude: Appointment | None,
 ) -> _Busy:
+    """What could clash, read by `_busy_statement`'s query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            *_busy_statement(
+                practitioner_ids=practitioner_ids,
+                resource_ids=resource_ids,
+                patient=patient,
+                start=start,
+                end=end,
+                block_end=block_end,
+                exclude=exclude,
+            )
+        )
+        return _busy_from_rows(cursor.fetchall())
+
+
+def _busy_statement(
+    *,
+    practitioner_ids: Sequence[int],
+    resource_ids: Sequence[int],
+    patient: Patient,
+    start: dt.datetime,
+    end: dt.datetime,
+    block_end: dt.datetime,
+    exclude: Appointment | None,
+) -> tuple[str, list[Any]]:
     """In one query (the booking's hottest read, so plain SQL rather than three ORM queries
     built and compiled for every booking): the practitioners' and resources' blocking rows
     overlapping [start, block_end) and the patient's own appointments overlapping [start, end),
@@ -733,10 +950,11 @@ def _busy(
         )
         params += [*ids, lowest, block_ends, begins]
         params += [exclude.pk] if exclude is not None else []
+    return " UNION ALL ".join(parts) + " ORDER BY 1, 3, 2", params
+
+
+def _busy_from_rows(rows: Iterable[Sequence[Any]]) -> _Busy:
     busy = _Busy(practitioners={}, resources={}, patient=[])
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts) + " ORDER BY 1, 3, 2", params)
-        rows = cursor.fetchall()
     for tag, pk, row_start, row_end, public_id, type_name in rows:
         times = (_moment(row_start), _moment(row_end))
         if tag == 0:
@@ -751,26 +969,7 @@ def _busy(
 def _write_rows(appointment: Appointment, plan: _Plan, *, overbook: bool) -> None:
     """Insert the practitioner and resource rows; on PostgreSQL a lost race surfaces as the
     exclusion constraint's error, turned here into a BookingConflict naming the clash."""
-    practitioner_rows = [
-        AppointmentPractitioner(
-            appointment=appointment,
-            practitioner=p,
-            start=plan.start,
-            end=plan.block_end,
-            is_overbooked=p.pk in plan.overbooked,
-        )
-        for p in plan.practitioners
-    ]
-    resource_rows = [
-        AppointmentResource(
-            appointment=appointment,
-            resource=r,
-            start=plan.start,
-            end=plan.block_end,
-            exclusive=r.capacity == 1,
-        )
-        for r in plan.resources
-    ]
+    practitioner_rows, resource_rows = _practitioner_rows_of(appointment, plan)
     if connection.vendor != "postgresql":
         AppointmentPractitioner.objects.bulk_create(practitioner_rows)
         AppointmentResource.objects.bulk_create(resource_rows)
@@ -846,6 +1045,128 @@ def _lost_race_conflicts(plan: _Plan, *, exclude: Appointment | None) -> list[Co
 # ---- booking ---------------------------------------------------------------------------------
 
 
+# The booking's write path without the ORM's per-row work (see `_insert_booking`); False sends
+# every booking through the ORM path (`save`, `bulk_create`, `enqueue`), as tests compare.
+LEAN_WRITES = True
+
+_BOOKING_MODELS = (Appointment, AppointmentPractitioner, AppointmentResource, AppointmentEvent)
+
+
+def _save_signals_connected() -> bool:
+    """Whether anything listens to the saves the lean path does not send (then it is not
+    taken)."""
+    return any(
+        signal.has_listeners(model)
+        for signal in (signals.pre_save, signals.post_save)
+        for model in _BOOKING_MODELS
+    )
+
+
+def _practitioner_rows_of(
+    appointment: Appointment, plan: _Plan
+) -> tuple[list[AppointmentPractitioner], list[AppointmentResource]]:
+    """The appointment's practitioner and resource rows (unsaved), in id order."""
+    practitioner_rows = [
+        AppointmentPractitioner(
+            appointment=appointment,
+            practitioner=p,
+            start=plan.start,
+            end=plan.block_end,
+            is_overbooked=p.pk in plan.overbooked,
+        )
+        for p in plan.practitioners
+    ]
+    resource_rows = [
+        AppointmentResource(
+            appointment=appointment,
+            resource=r,
+            start=plan.start,
+            end=plan.block_end,
+            exclusive=r.capacity == 1,
+        )
+        for r in plan.resources
+    ]
+    return practitioner_rows, resource_rows
+
+
+def _insert_booking(
+    appointment: Appointment,
+    plan: _Plan,
+    *,
+    actor: User | None,
+    via: str,
+    overbook: bool,
+    detail: str,
+    audit_event: dict[str, Any],
+    conflict_ends_transaction: bool,
+) -> None:
+    """Write a booking's rows as the ORM path does (same rows, same audit event, same
+    announcement task), with each INSERT's text made once per process
+    (scheduling.sql_inserts): the appointment, its practitioner and resource rows, the timeline
+    row, the announcement's task row (django-tasks-db) and the audit row. On PostgreSQL, with
+    the appointment's id drawn by `_plan_batched`, all of it is one round trip with the audit
+    chain's lock (audit.services.record_after_writes). A lost race there is the exclusion
+    constraint's error, handled as `_write_rows` does: for the outermost booking it ends the
+    transaction (`_LostRace`, looked up after the rollback); else the writes run in a savepoint
+    and the conflict is looked up after rolling it back."""
+    statements = []
+    if plan.appointment_id is not None:
+        appointment.pk = plan.appointment_id
+        statements.append(insert_statement([appointment]))
+    else:
+        sql, params = insert_statement([appointment], with_pk=False)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(sql + " RETURNING id", params)
+                appointment.pk = int(cursor.fetchone()[0])
+            else:
+                cursor.execute(sql, params)
+                appointment.pk = int(cursor.lastrowid)
+    practitioner_rows, resource_rows = _practitioner_rows_of(appointment, plan)
+    statements.append(insert_statement(practitioner_rows, with_pk=False))
+    if resource_rows:
+        statements.append(insert_statement(resource_rows, with_pk=False))
+    timeline = AppointmentEvent(
+        appointment=appointment, actor=actor, kind="booked", detail=detail[:300]
+    )
+    statements.append(insert_statement([timeline], with_pk=False))
+    task_row = announcement_row(
+        appointment_id=appointment.pk,
+        change=AppointmentChange.BOOKED,
+        actor_id=actor.pk if actor is not None else None,
+        via=via,
+    )
+    if task_row is not None:
+        statements.append(task_row.insert_statement())
+    if conflict_ends_transaction or connection.vendor != "postgresql":
+        try:
+            record_after_writes(statements, **audit_event)
+        except IntegrityError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != EXCLUSION_VIOLATION:
+                raise
+            raise _LostRace(plan, overbook) from exc
+    else:
+        try:
+            with transaction.atomic():
+                record_after_writes(statements, **audit_event)
+        except IntegrityError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != EXCLUSION_VIOLATION:
+                raise
+            conflicts = _lost_race_conflicts(plan, exclude=appointment)
+            if overbook and conflicts and all(c.kind == "practitioner" for c in conflicts):
+                raise _Retry from exc  # plan again: the practitioner may be overbooked
+            raise BookingConflict(conflicts) from exc
+    if task_row is None:
+        appointment_changed_on_commit(
+            appointment_id=appointment.pk,
+            change=AppointmentChange.BOOKED,
+            actor_id=actor.pk if actor is not None else None,
+            via=via,
+        )
+    else:
+        task_row.announce_enqueued()
+
+
 def _book(
     *,
     actor: User | None,
@@ -868,8 +1189,8 @@ def _book(
         raise ValidationError({"reason": "Keep the reason for visit to 200 characters or fewer."})
     overbook_reason = " ".join((overbook_reason or "").split())[:200]
     # A savepoint only where the caller goes on after a conflict (series booking).
-    with transaction.atomic(savepoint=not _CONFLICT_ENDS_TRANSACTION.get()):
-        _lock_patient(patient)
+    conflict_ends_transaction = _CONFLICT_ENDS_TRANSACTION.get()
+    with transaction.atomic(savepoint=not conflict_ends_transaction):
         plan = _plan(
             actor=actor,
             patient=patient,
@@ -881,8 +1202,9 @@ def _book(
             overbook=overbook,
             overbook_reason=overbook_reason,
             within=within,
+            lock_patient=True,
         )
-        appointment = Appointment.objects.create(
+        appointment = Appointment(
             patient=patient,
             appointment_type=appointment_type,
             location=plan.location,
@@ -895,21 +1217,17 @@ def _book(
             overbook_reason=overbook_reason if plan.is_overbooked else "",
             booked_by=actor,
         )
-        _write_rows(appointment, plan, overbook=overbook)
         names = ", ".join(p.display_name for p in plan.practitioners)
-        _timeline(
-            appointment,
-            actor,
-            "booked",
+        detail = (
             f"Booked {_when(plan.start, plan.location)} with {names}"
             + (" (overbooked)" if plan.is_overbooked else "")
-            + (f" via {via}" if via != "ui" else ""),
+            + (f" via {via}" if via != "ui" else "")
         )
         fields = ["appointment_type", "start", "end", "location", "practitioners"]
         fields += ["resources"] if plan.resources else []
         fields += ["reason"] if reason else []
         fields += ["is_overbooked", "overbook_reason"] if plan.is_overbooked else []
-        _audit(
+        audit_event = _audit_event(
             actor=actor,
             via=via,
             action=Action.CREATE,
@@ -919,6 +1237,24 @@ def _book(
             fields=fields,
             reason="overbooked" if plan.is_overbooked else "",
         )
+        if LEAN_WRITES and not _save_signals_connected():
+            _insert_booking(
+                appointment,
+                plan,
+                actor=actor,
+                via=via,
+                overbook=overbook,
+                detail=detail,
+                audit_event=audit_event,
+                conflict_ends_transaction=conflict_ends_transaction,
+            )
+            return appointment
+        if plan.appointment_id is not None:
+            appointment.pk = plan.appointment_id
+        appointment.save(force_insert=True)
+        _write_rows(appointment, plan, overbook=overbook)
+        _timeline(appointment, actor, "booked", detail)
+        record(**audit_event)
         appointment_changed_on_commit(
             appointment_id=appointment.pk,
             change=AppointmentChange.BOOKED,

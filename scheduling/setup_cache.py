@@ -146,12 +146,24 @@ def current_token(using: str = "default") -> str | None:
     return str(row[0]) if row else None
 
 
+# `setup_for(token=...)` default: read the token now.
+UNREAD = object()
+
+
 def setup_for(
-    practitioner_ids: Iterable[int], location_ids: Iterable[int], using: str = "default"
+    practitioner_ids: Iterable[int],
+    location_ids: Iterable[int],
+    using: str = "default",
+    *,
+    token: str | object | None = UNREAD,
 ) -> Setup:
     """The reference data, with these practitioners and locations loaded: the process's cached
-    copy while the setup is unchanged, else a fresh one (cached again when there is a token)."""
-    token = current_token(using)
+    copy while the setup is unchanged, else a fresh one (cached again when there is a token).
+    `token`: the token as the caller just read it in the current transaction (with
+    CURRENT_VERSION_SQL, sent with its other statements), to save reading it here."""
+    token = current_token(using) if token is UNREAD else token
+    if token is not None and not isinstance(token, str):
+        raise TypeError("token: give the text read with CURRENT_VERSION_SQL, or None")
     key = (using, str(connections[using].settings_dict.get("NAME")))
     practitioner_ids, location_ids = list(practitioner_ids), list(location_ids)
     if token is None:
