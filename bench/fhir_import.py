@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import REPO, Section, Target, say
+from bench.registration import server_cpu_note, server_cpu_seconds
 
 TARGET_PER_SECOND = 500.0
 FIXTURES = REPO.parent / "shared" / "fixtures" / "fhir"
@@ -155,11 +156,13 @@ def run(*, count: int, full: bool) -> Section:
         paths = generate_bundles(count, Path(tmp))
         size_mb = sum(path.stat().st_size for path in paths) / 1e6
         out, err = StringIO(), StringIO()
+        server_before = server_cpu_seconds()
         before = os.times()
         start = time.perf_counter()
         call_command("import_fhir", *map(str, paths), "--json", stdout=out, stderr=err)
         elapsed = time.perf_counter() - start
         after = os.times()
+        server = server_cpu_note(server_before, server_cpu_seconds(), count)
     # CPU time of this process, and of the reading processes the command forks (ended by then).
     own_cpu = (after.user + after.system - before.user - before.system) / count * 1000
     readers_cpu = (
@@ -184,7 +187,7 @@ def run(*, count: int, full: bool) -> Section:
         f"import_fhir: {imported} of {count} patients in {elapsed:.2f} s = {rate:.0f} patients/s "
         f"({summary.get('coverages', '?')} coverages, {summary.get('skipped', '?')} skipped, "
         f"{len(errors)} errors; CPU per patient: {own_cpu:.2f} ms in this process, "
-        f"{readers_cpu:.2f} ms in reading processes)"
+        f"{readers_cpu:.2f} ms in reading processes{server})"
     )
     section.lines += [
         f"`import_fhir --json` over {count} Synthea bundles ({size_mb:.1f} MB; each a full "
@@ -194,7 +197,7 @@ def run(*, count: int, full: bool) -> Section:
         f"coverages, {summary.get('skipped', '?')} skipped, {len(errors)} errors, in "
         f"{elapsed:.2f} s: **{rate:.0f} patients/s**. CPU time per patient: {own_cpu:.2f} ms in "
         f"the benchmark process (the command's writing side), {readers_cpu:.2f} ms in the "
-        "processes that read the files (a PostgreSQL server's own work is not included).",
+        f"processes that read the files{server}.",
     ]
     if errors:
         section.lines.append(f"First error reported: `{str(errors[0])[:200]}`")

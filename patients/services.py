@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Model, Q
-from django.db.models.sql import InsertQuery
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import Action, Category
@@ -28,6 +27,7 @@ from audit.services import (
 from core.capabilities import Capability
 from core.models import Location
 from core.text import digits, fold
+from patients.bulk import insert_objects, insert_statement
 from patients.models import (
     BreakGlassGrant,
     Coverage,
@@ -118,7 +118,7 @@ _PATIENT_OPTIONAL_FIELDS = _optional_fields(Patient, PATIENT_FIELDS)
 
 
 def _fill_search_keys(patient: Patient) -> None:
-    """What Patient.save() maintains, for rows written with bulk_create."""
+    """What Patient.save() maintains, for rows written without it (patients.bulk)."""
     patient.family_fold = fold(patient.family_name)
     patient.given_fold = fold(patient.given_name)
     patient.phone_mobile_digits = digits(patient.phone_mobile)
@@ -331,25 +331,6 @@ _MRN_AND_ID_SQL = (
 )
 
 
-def _insert_statement(objs: Sequence[Model]) -> Statement:
-    """The INSERT of `objs` (rows of one model) as Django writes it, without RETURNING, to be
-    sent with other statements. Fields' pre_save runs (created_at, updated_at) as in save();
-    rows without a primary key get theirs from the database."""
-    model = type(objs[0])
-    meta = model._meta
-    fields = [
-        field
-        for field in meta.local_concrete_fields
-        if field is not meta.auto_field or objs[0].pk is not None
-    ]
-    query = InsertQuery(model)
-    query.insert_values(fields, list(objs))
-    ((sql, params),) = query.get_compiler(connection=connection).as_sql()
-    for obj in objs:
-        obj._state.adding, obj._state.db = False, connection.alias
-    return sql, list(params)
-
-
 def _check_and_number(patient: Patient, query: _DuplicateQuery | None) -> bool:
     """Run the duplicate check (`query`; DuplicateCandidatesFound for likely duplicates) and
     give the patient its MRN. On PostgreSQL both travel in one round trip, and the patient's
@@ -435,7 +416,7 @@ def patient_register(
     rows = [
         PatientIdentifier(patient=patient, system=system, value=value) for system, value in keys
     ]
-    record_after_writes([_insert_statement([patient]), _insert_statement(rows)], **audit_event)
+    record_after_writes([insert_statement([patient]), insert_statement(rows)], **audit_event)
     return patient
 
 
@@ -482,7 +463,8 @@ def patient_register_many(
     """Register many patients at once (imports): for each row, in order, the new Patient or the
     ValidationError that kept it out. Each row is validated in full before anything is written,
     so a refused row leaves nothing behind; the accepted ones are written with a few bulk
-    inserts (patients, identifiers, one audit event each through record_many).
+    inserts (patients.bulk: patients, then identifiers; one audit event each through
+    record_many).
 
     No duplicate check: batch callers match records by identifier first and may call
     duplicate_candidates themselves. A row whose identifier is already stored (or appears in an
@@ -512,17 +494,13 @@ def patient_register_many(
     for patient, mrn in zip(patients, mrn_allocate(len(patients)), strict=True):
         patient.mrn = mrn
         _fill_search_keys(patient)
-    Patient.objects.bulk_create(patients)
-    if any(patient.pk is None for patient in patients):  # no RETURNING from a bulk insert
-        ids = dict(
-            Patient.objects.filter(mrn__in=[p.mrn for p in patients]).values_list("mrn", "id")
-        )
-        for patient in patients:
-            patient.pk = ids[patient.mrn]
-    PatientIdentifier.objects.bulk_create(
-        PatientIdentifier(patient=patient, system=system, value=value)
-        for _, patient, _, keys in accepted
-        for system, value in [(PatientIdentifier.MRN_SYSTEM, patient.mrn), *keys]
+    insert_objects(patients, read_ids_by="mrn")
+    insert_objects(
+        [
+            PatientIdentifier(patient=patient, system=system, value=value)
+            for _, patient, _, keys in accepted
+            for system, value in [(PatientIdentifier.MRN_SYSTEM, patient.mrn), *keys]
+        ]
     )
     record_many(
         {
@@ -675,7 +653,8 @@ def coverage_add_many(
     """Add many coverages at once (imports), with coverage_save's rules: for each item, in order,
     the new Coverage or the ValidationError that kept it out. Validation happens in full before
     the bulk insert; one audit event per coverage (record_many). An item is checked against the
-    patients' current coverages and against the items accepted before it."""
+    patients' current coverages and against the items accepted before it. The rows are
+    written by patients.bulk (the rows bulk_create would store, as a test proves)."""
     _require(actor, Capability.MANAGE_COVERAGE)
     today = timezone.localdate()
     blank = Coverage()
@@ -711,7 +690,7 @@ def coverage_add_many(
         target.member_id_fold = fold(target.member_id)  # what Coverage.save() maintains
         results.append(target)
         accepted.append((target, changed))
-    Coverage.objects.bulk_create([coverage for coverage, _ in accepted])
+    insert_objects([coverage for coverage, _ in accepted], read_ids_by="public_id")
     record_many(
         {
             "actor": actor,
