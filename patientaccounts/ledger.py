@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from audit.models import Action, Category
 from audit.services import record, record_many
-from core.bulk_sql import copy_rows
+from core.bulk_sql import binary_types, copy_rows
 from patientaccounts.models import JournalEntry, JournalTransaction, LedgerAccount, TransactionKind
 from receivables.balances import PostedLines, apply_postings
 
@@ -250,7 +250,10 @@ def _insert_entries(rows: Iterable[tuple[JournalTransaction, list[tuple[str, Dec
     sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(params) > _COPY_FROM:
-            copy_rows(cursor, table, columns, params)
+            types = binary_types(
+                JournalEntry, ("transaction_id", "account", "amount", "patient_id", "service_date")
+            )
+            copy_rows(cursor, table, columns, params, types)
             return
         for start in range(0, len(params), 2000):
             cursor.executemany(sql, params[start : start + 2000])
@@ -473,7 +476,13 @@ def _insert_returning_ids(values: list[tuple[Any, ...]]) -> dict[uuid.UUID, int]
         if connection.vendor == "postgresql":
             # COPY (no SQL text parsed per row by client-side binding), then the ids by
             # public id (unique; other writers' rows may interleave, so not by id range).
-            copy_rows(cursor, table, columns, values)
+            copy_rows(
+                cursor,
+                table,
+                columns,
+                values,
+                binary_types(JournalTransaction, _TRANSACTION_COLUMNS),
+            )
             cursor.execute(
                 f"SELECT public_id, id FROM {table} WHERE public_id = ANY(%s)",  # noqa: S608
                 [[row[0] for row in values]],

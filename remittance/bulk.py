@@ -7,7 +7,7 @@ here once per type, and the generated ids are read back by public id where they 
 `update_rows` writes many rows' columns by primary key: one executemany on SQLite, one
 `UPDATE ... FROM unnest(arrays)` per batch on PostgreSQL (no statement per row).
 `uuid4_many` makes the public ids of a batch from one read of the random source. On
-PostgreSQL the INSERTs are binary COPY with the column types set once (`_copy_binary`).
+PostgreSQL the INSERTs are binary COPY with the column types set once (core.bulk_sql).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from django.db import connection, models
 
-from core.bulk_sql import copy_rows
+from core.bulk_sql import binary_types, copy_rows
 
 BATCH = 2000
 
@@ -129,11 +129,9 @@ def insert_rows(
     # stream, and no long multi-row VALUES text for psycopg's client-side binding to parse.
     if adapt.postgres:
         table = quote(model._meta.db_table)
-        types = _binary_types(model, columns)
+        types = binary_types(model, columns)
         with connection.cursor() as cursor:
-            if types is None:
-                return copy_rows(cursor, table, names, rows)
-            return _copy_binary(cursor, table, names, rows, types)
+            return copy_rows(cursor, table, names, rows, types)
     per_statement = 1
     count = 0
     with connection.cursor() as cursor:
@@ -150,50 +148,6 @@ def insert_rows(
                 batch = []
         if batch:
             count += _flush(cursor, head, marks, batch, per_statement)
-    return count
-
-
-# PostgreSQL column types (Field.db_type without its modifier) -> the type psycopg dumps for
-# binary COPY, which must be the column's own type.
-_BINARY_TYPES = {
-    "integer": "int4",
-    "bigint": "int8",
-    "smallint": "int2",
-    "boolean": "bool",
-    "uuid": "uuid",
-    "timestamp with time zone": "timestamptz",
-    "date": "date",
-    "numeric": "numeric",
-    "varchar": "varchar",
-    "text": "text",
-}
-
-
-def _binary_types(model: type[models.Model], columns: Sequence[str]) -> list[str] | None:
-    """The binary COPY type of each column, or None when one is of another type (then the rows
-    go as text COPY)."""
-    types = []
-    for column in columns:
-        field = cast("models.Field[Any, Any]", model._meta.get_field(column))
-        kind = _BINARY_TYPES.get(str(field.db_type(connection)).split("(")[0].strip())
-        if kind is None:
-            return None
-        types.append(kind)
-    return types
-
-
-def _copy_binary(
-    cursor: Any, table: str, columns: str, rows: Iterable[Sequence[Any]], types: list[str]
-) -> int:
-    """PostgreSQL: COPY `rows` in binary format with the column types fixed up front: psycopg
-    dumps each value with its C binary dumper (about half the CPU of text COPY, where every
-    value's dumper is looked up and its text made), and the server parses no text."""
-    count = 0
-    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(types)
-        for row in rows:
-            copy.write_row(row)
-            count += 1
     return count
 
 
