@@ -11,7 +11,6 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from core.models import Location
 from core.text import digits, fold
-from patients import services as patient_services
 from patients.models import (
     US_STATES,
     ContactMethod,
@@ -312,11 +311,9 @@ class RegistrationForm(PatientForm):
         ]
 
 
-# The coverage form's fields: what patients.services.coverage_save takes, plus the Medicare
-# secondary payer type (837P SBR05) in case the service's list does not name it yet.
-COVERAGE_FORM_FIELDS: tuple[str, ...] = tuple(
-    dict.fromkeys((*COVERAGE_FIELDS, "medicare_secondary_type"))
-)
+# The coverage form's fields: exactly what patients.services.coverage_save takes (including the
+# Medicare secondary payer type, 837P SBR05).
+COVERAGE_FORM_FIELDS: tuple[str, ...] = COVERAGE_FIELDS
 
 
 class CoverageForm(BootstrapFormMixin, forms.ModelForm):
@@ -382,14 +379,8 @@ class CoverageForm(BootstrapFormMixin, forms.ModelForm):
         return data
 
     def coverage_values(self) -> dict[str, Any]:
-        """The values for coverage_save. A field the service does not take yet is sent only
-        when filled (so the service refuses it by name rather than it being lost)."""
-        accepted = set(patient_services.COVERAGE_FIELDS)
-        return {
-            name: self.cleaned_data[name]
-            for name in self.Meta.fields
-            if name in accepted or self.cleaned_data[name] not in ("", None)
-        }
+        """The values for coverage_save (the service takes exactly the form's fields)."""
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
 
 
 class PrimaryCoverageForm(CoverageForm):

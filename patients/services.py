@@ -56,7 +56,7 @@ PHONE_FIELDS = ("phone_mobile", "phone_home", "emergency_contact_phone", "guaran
 COVERAGE_FIELDS: tuple[str, ...] = (
     "payer_name", "payer_identifier", "plan_name", "member_id", "group_number",
     "subscriber_name", "subscriber_birth_date", "relationship", "effective_start",
-    "effective_end", "order", "is_active",
+    "effective_end", "order", "is_active", "medicare_secondary_type",
 )  # fmt: skip
 
 DUPLICATE_NAME_SIMILARITY = 0.8

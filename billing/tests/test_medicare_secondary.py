@@ -16,7 +16,6 @@ from billing.models import Claim, ClaimPriorPayment, ClaimStatus
 from billing.scrubber import scrub
 from billing.tests.factories import ClaimFactory, PayerFactory
 from billing.x12.validate import validate_837
-from patients import services as patient_services
 from patients.forms import CoverageForm, PrimaryCoverageForm
 from patients.models import Coverage, MedicareSecondaryType
 from patients.tests.factories import PatientFactory
@@ -241,12 +240,8 @@ def test_registration_primary_coverage_does_not_ask_for_the_type():
     assert MSP_FIELD not in PrimaryCoverageForm().fields
 
 
-def test_saving_the_form_through_the_view_stores_the_type(client_as, patient, monkeypatch):
-    # given: the coverage service takes the field (patients.services.COVERAGE_FIELDS)
-    if MSP_FIELD not in patient_services.COVERAGE_FIELDS:
-        monkeypatch.setattr(
-            patient_services, "COVERAGE_FIELDS", (*patient_services.COVERAGE_FIELDS, MSP_FIELD)
-        )
+def test_saving_the_form_through_the_view_stores_the_type(client_as, patient):
+    # given
     url = reverse("patients:coverage_add", args=[patient.public_id])
 
     # when
@@ -267,24 +262,6 @@ def test_a_blank_type_never_gets_in_the_way_of_saving_a_coverage(client_as, pati
 
     assert response.status_code == 302
     assert Coverage.objects.get(patient=patient).medicare_secondary_type == ""
-
-
-def test_the_form_never_drops_a_filled_type_silently(client_as, patient, monkeypatch):
-    # given: a coverage service that does not take the field
-    monkeypatch.setattr(
-        patient_services,
-        "COVERAGE_FIELDS",
-        tuple(name for name in patient_services.COVERAGE_FIELDS if name != MSP_FIELD),
-    )
-    url = reverse("patients:coverage_add", args=[patient.public_id])
-
-    # when
-    response = client_as("billing").post(url, FORM | {MSP_FIELD: "12"})
-
-    # then: refused by name, nothing stored
-    assert response.status_code == 200
-    assert 'id="id_medicare_secondary_type_error"' in response.content.decode()
-    assert not Coverage.objects.filter(patient=patient).exists()
 
 
 @pytest.fixture

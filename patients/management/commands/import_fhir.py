@@ -42,7 +42,7 @@ class Command(BaseCommand):
             metavar="N",
             help=(
                 "processes that read and validate files while this one writes (0: none; "
-                "default: one fewer than the CPUs, at most 3, for 400 files or more)"
+                "default: one fewer than the CPUs but at least 2, at most 3, for 400 files or more)"
             ),
         )
 
