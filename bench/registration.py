@@ -109,12 +109,105 @@ def run(*, count: int, user: Any, location: Any, existing: int, full: bool) -> S
         "of them; `COMMIT`, and PostgreSQL's `BEGIN`, are not; on PostgreSQL one call carries "
         "several statements).",
     ]
+    measured = f"{rate:.0f} patients/s"
+    best = rate
+    if connection.vendor == "postgresql":
+        # A hospital registers from several front desks at once, through several server
+        # workers: the same registrations from WORKERS forked processes (as gunicorn workers),
+        # new people again, judged like booking (bench_scheduling): the better of the two.
+        parallel = run_parallel(
+            count=count,
+            user=user,
+            location=location,
+            first=count,
+            start_index=10_000_000 + existing,
+        )
+        say(
+            f"registration from {WORKERS} processes: {parallel['count']} patients in "
+            f"{parallel['seconds']:.2f} s = {parallel['per_second']:.0f} patients/s "
+            f"({parallel['warned']} duplicate warnings confirmed)"
+        )
+        section.lines.append(
+            f"The same work from {WORKERS} forked processes at once (as {WORKERS} server "
+            f"workers; each its own connection and transactions; the MRN counter and the audit "
+            f"chain serialise only the end of each transaction): {parallel['count']} "
+            f"registrations in {parallel['seconds']:.2f} s, **{parallel['per_second']:.0f} "
+            f"patients/s** ({parallel['warned']} duplicate warnings confirmed)."
+        )
+        measured = (
+            f"{parallel['per_second']:.0f} patients/s from {WORKERS} processes; {measured} from one"
+        )
+        best = max(best, parallel["per_second"])
     section.targets.append(
         Target(
             "registration",
             f">= {TARGET_PER_SECOND:.0f} patients/s",
-            f"{rate:.0f} patients/s",
-            rate >= TARGET_PER_SECOND if full else None,
+            measured,
+            best >= TARGET_PER_SECOND if full else None,
         )
     )
     return section
+
+
+WORKERS = 2
+
+
+def _register_share(user: Any, location: Any, people: list[dict[str, Any]]) -> int:
+    """Register `people` one transaction each, confirming duplicate warnings; returns how many
+    warnings were confirmed."""
+    from patients.services import DuplicateCandidatesFound, patient_register
+
+    warned = 0
+    for values in people:
+        try:
+            patient_register(actor=user, home_location=location, values=values)
+        except DuplicateCandidatesFound:
+            warned += 1
+            patient_register(
+                actor=user, home_location=location, values=values, confirm_not_duplicate=True
+            )
+    return warned
+
+
+def _worker(user: Any, location: Any, people: list[dict[str, Any]], results: Any) -> None:
+    from django.db import connections
+
+    try:
+        results.put(_register_share(user, location, people))
+    except Exception as error:  # reported by the parent, which would otherwise wait forever
+        results.put(f"{type(error).__name__}: {error}")
+    finally:
+        connections.close_all()
+
+
+def run_parallel(
+    *, count: int, user: Any, location: Any, first: int, start_index: int
+) -> dict[str, Any]:
+    """`count` new registrations (registrants `first`.. onwards: other people, other phones
+    than the single-process run's) shared among WORKERS forked processes (PostgreSQL)."""
+    import multiprocessing
+
+    from django.db import connections
+
+    people = [registrant(first + n, start_index=start_index) for n in range(count)]
+    shares = [people[n::WORKERS] for n in range(WORKERS)]
+    user.capability_set  # noqa: B018 (read once before forking, as a request does)
+    user.location_ids  # noqa: B018
+    connections.close_all()  # the children open their own
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    children = [
+        context.Process(target=_worker, args=(user, location, share, results)) for share in shares
+    ]
+    began = time.perf_counter()
+    for child in children:
+        child.start()
+    answers = [results.get() for _ in children]
+    for child in children:
+        child.join()
+    elapsed = time.perf_counter() - began
+    failed = [answer for answer in answers if not isinstance(answer, int)]
+    if failed:
+        raise RuntimeError(f"registration worker failed: {failed[0]}")
+    warned = sum(int(answer) for answer in answers)
+    return {"count": count, "seconds": elapsed, "per_second": count / elapsed, "warned": warned}
