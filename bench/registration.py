@@ -113,8 +113,9 @@ def run(*, count: int, user: Any, location: Any, existing: int, full: bool) -> S
     best = rate
     if connection.vendor == "postgresql":
         # A hospital registers from several front desks at once, through several server
-        # workers: the same registrations from WORKERS forked processes (as gunicorn workers),
-        # new people again, judged like booking (bench_scheduling): the better of the two.
+        # workers: as many registrations again (other people) from WORKERS forked processes,
+        # as the gunicorn workers of docs/deploy.md; judged like booking (bench_scheduling):
+        # the better of the two.
         parallel = run_parallel(
             count=count,
             user=user,
@@ -149,7 +150,8 @@ def run(*, count: int, user: Any, location: Any, existing: int, full: bool) -> S
     return section
 
 
-WORKERS = 2
+# docs/deploy.md runs gunicorn with 4 sync workers on a machine like this one (2-4 per core).
+WORKERS = 4
 
 
 def _register_share(user: Any, location: Any, people: list[dict[str, Any]]) -> int:

@@ -91,7 +91,7 @@ def _booking_variants(figures: dict[str, Any]) -> list[str]:
             f"booking queues in its transaction: {announcements['per_second']:.0f} "
             f"announcements/s ({announcements['cpu_ms_each']:.2f} ms CPU each)."
         )
-    for key in ("booking_parallel", "booking_processes"):
+    for key in ("booking_parallel", "booking_processes", "booking_deployed"):
         run = figures.get(key)
         if run:
             lines.append(
