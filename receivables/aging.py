@@ -32,21 +32,26 @@ Where the figures come from
 ---------------------------
 * As of today (or later), every posting counts (the ledger is never post-dated), and the report
   reads the running balances that every posting keeps in the same database transaction
-  (receivables.models, receivables.balances): the per-claim INSURANCE_AR movements come from
-  `ClaimArBalance` (one row per claim reference, joined to the claims by control number) and the
-  patient part's (patient, service date) sums from `PatientArBalance`, so the FIFO runs over
-  tens of thousands of rows instead of the ledger's millions. `from_ledger=True` forces the
-  ledger scan (tests and checks compare the two).
-* As of an earlier date the report scans the ledger (postings up to the end of that day):
-  correct, and as slow as the ledger is large (about 1.1-1.3 s at 2.5 M entries).
+  (receivables.models, receivables.balances). The insurance part is one scan of the narrow
+  per-claim rows (`ClaimArBalance`): each carries the ledger's INSURANCE_AR movements for the
+  claim (`amount`) and, kept by database triggers on billing's tables (receivables.triggers),
+  the claim's patient, payer, location, dates, whether it is receivable, and its `base` (total
+  charge less the earlier payers' amounts), so a claim's outstanding balance is
+  `base + amount` without reading the wide claims table. The patient part's (patient, service
+  date) sums come from `PatientArBalance`. `from_ledger=True` forces the ledger scan (tests and
+  checks compare the two).
+* As of an earlier date the report scans the ledger (postings up to the end of that day) and
+  the claims: correct, and as slow as the ledger is large (about 1.1-1.3 s at 2.5 M entries).
+* The patient part applies credits oldest first per bucket rather than per item: an older
+  bucket's items are all older than a newer bucket's, so what FIFO leaves in bucket k is
+  min(owed in k, max(owed in k and older - credit, 0)); one aggregate over the patient
+  balances, no window function or sort.
 * Each part is summed per payer (or patient) and bucket before the UNION, so a few rows, not
   one per claim, reach the final grouping; on PostgreSQL the statements run with JIT off
   (`without_jit`). Days in A/R needs only the total (`total_outstanding`).
 
-Performance (bench/billing_ar.py, PostgreSQL, 250,000 claims x 4 lines, 2.5 M ledger entries):
-the current-date report is one scan of the receivable claims hash-joined to the claim
-balances (62,500 rows) plus the patient FIFO over the patient balances (43,500 rows); see
-docs/performance.md.
+Performance: see docs/performance.md (bench/billing_ar.py, PostgreSQL, 250,000 claims x 4
+lines, 2.5 M ledger entries).
 """
 
 from __future__ import annotations
@@ -236,19 +241,8 @@ def _insurance_sql(
     t = _tables()
     end = local_day_start(as_of + dt.timedelta(days=1))
     dates = bucket_start_dates(as_of)
-    credits_params: list[Any] = []
-    if balances:
-        # Every posting counts: the running balances hold these sums (receivables.balances).
-        credits = f"SELECT claim_reference AS ref, amount FROM {t['claim_bal']}"  # noqa: S608 (identifiers only)
-    else:
-        credits_params = [end]
-        credits = (
-            f"SELECT t.claim_reference AS ref, SUM(e.amount) AS amount "  # noqa: S608 (identifiers and fragments built here; values are parameters)
-            f"FROM {t['entry']} e JOIN {t['txn']} t ON t.id = e.transaction_id "
-            f"WHERE e.account = 'insurance_ar' AND t.kind <> 'charge' "
-            f"AND t.claim_reference > '' AND t.posted_at < %s GROUP BY t.claim_reference"
-        )
-    prior = _prior_sql(t)
+    # `c` is the claim: the balance row itself when reading the running balances (it carries
+    # the claim's attributes, receivables.triggers), the claims table when scanning the ledger.
     bucket_params: list[Any] = []
     by_service = _bucket_case("c.date_of_service", dates, bucket_params)
     if basis == Basis.SUBMISSION:
@@ -263,8 +257,35 @@ def _insurance_sql(
         bucket_params = sub_params + bucket_params
     else:
         bucket = by_service
+    keys = (
+        "c.payer_id, CAST(NULL AS BIGINT)"
+        if by == GroupBy.PAYER
+        else "CAST(NULL AS BIGINT), c.patient_id"
+    )
+    group = "c.payer_id" if by == GroupBy.PAYER else "c.patient_id"
+    if balances:
+        # Every posting counts: one scan of the narrow balance rows, outstanding = base + amount.
+        location = ""
+        location_params: list[Any] = []
+        if location_ids is not None:
+            ids = sorted(location_ids) or [-1]
+            location = f"AND c.location_id IN ({_placeholders(ids)}) "
+            location_params = list(ids)
+        params += [*bucket_params, as_of, *location_params]
+        return (
+            f"SELECT {keys}, {bucket}, SUM(c.base + c.amount), 'ins' "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+            f"FROM {t['claim_bal']} c WHERE c.receivable AND c.date_of_service <= %s "
+            f"{location}GROUP BY {group}, 3"
+        )
+    credits = (
+        f"SELECT t.claim_reference AS ref, SUM(e.amount) AS amount "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"FROM {t['entry']} e JOIN {t['txn']} t ON t.id = e.transaction_id "
+        f"WHERE e.account = 'insurance_ar' AND t.kind <> 'charge' "
+        f"AND t.claim_reference > '' AND t.posted_at < %s GROUP BY t.claim_reference"
+    )
+    prior = _prior_sql(t)
     location_join = ""
-    location_params: list[Any] = []
+    location_params = []
     if location_ids is not None:
         ids = sorted(location_ids) or [-1]
         location_join = (
@@ -273,13 +294,7 @@ def _insurance_sql(
         )
         location_params = list(ids)
     excluded = list(EXCLUDED_STATUSES)
-    params += [*bucket_params, *credits_params, *location_params, *excluded, as_of]
-    keys = (
-        "c.payer_id, CAST(NULL AS BIGINT)"
-        if by == GroupBy.PAYER
-        else "CAST(NULL AS BIGINT), c.patient_id"
-    )
-    group = "c.payer_id" if by == GroupBy.PAYER else "c.patient_id"
+    params += [*bucket_params, end, *location_params, *excluded, as_of]
     # Summed per group and bucket here, before the UNION: a few rows leave this scan, not one
     # per claim (GROUP BY 3: the bucket expression, whose parameters are in the SELECT list).
     return (
@@ -338,36 +353,55 @@ def _patient_sql(
             f"WHERE e.account = 'patient_ar' "
             f"GROUP BY e.patient_id, e.service_date"
         )
-    credit = "CASE WHEN pool.p < 0 THEN -pool.p ELSE 0 END"
+    # FIFO per patient over buckets instead of items: items of an older bucket are older than
+    # every item of a newer one, so the credit pool applied to the oldest amounts first leaves
+    # bucket k exactly min(o_k, max(cum_k - credit, 0)), cum_k being what is owed in bucket k
+    # and every older bucket (the item-by-item sum telescopes to that). One aggregate over the
+    # balances and arithmetic on five sums per patient: no window, no sort.
+    bucket_params: list[Any] = []
+    bucket = _bucket_case("sd", bucket_start_dates(as_of), bucket_params)
+    with_params += bucket_params
+    owed = ", ".join(
+        f"SUM(CASE WHEN bk = {k} AND sd IS NOT NULL AND amt > 0 THEN amt ELSE 0 END) AS o{k}"
+        for k in range(len(BUCKETS))
+    )
+    oldest_first = list(range(len(BUCKETS) - 1, -1, -1))
+    remaining = []
+    for position, k in enumerate(oldest_first):
+        cum = " + ".join(f"o{j}" for j in oldest_first[: position + 1])
+        remaining.append(f"{_least(f'o{k}', _greatest(f'({cum}) - c', '0'))} AS r{k}")
+    total_owed = " + ".join(f"o{k}" for k in range(len(BUCKETS)))
     with_clause = (
         f"WITH net AS ({net}), "  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"pool AS (SELECT pid, SUM(CASE WHEN sd IS NULL OR amt < 0 THEN amt ELSE 0 END) AS p, "
-        f"SUM(CASE WHEN sd IS NOT NULL AND amt > 0 THEN amt ELSE 0 END) AS owed "
-        f"FROM net GROUP BY pid), "
-        f"items AS (SELECT pid, sd, amt, SUM(amt) OVER (PARTITION BY pid ORDER BY sd "
-        f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum "
-        f"FROM net WHERE sd IS NOT NULL AND amt > 0), "
-        f"rem AS (SELECT items.pid, items.sd, "
-        f"CASE WHEN items.cum - {credit} <= 0 THEN 0 "
-        f"WHEN items.cum - {credit} >= items.amt THEN items.amt "
-        f"ELSE items.cum - {credit} END AS r "
-        f"FROM items JOIN pool ON pool.pid = items.pid)"
+        f"owed AS (SELECT pid, SUM(CASE WHEN sd IS NULL OR amt < 0 THEN amt ELSE 0 END) AS p, "
+        f"{owed} FROM (SELECT pid, sd, amt, {bucket} AS bk FROM net) n GROUP BY pid), "
+        f"fifo AS (SELECT pid, {', '.join(remaining)}, "
+        f"p + {_least('c', total_owed)} AS leftover "
+        f"FROM (SELECT owed.*, CASE WHEN p < 0 THEN -p ELSE 0 END AS c FROM owed) w)"
     )
     select_params: list[Any] = []
-    bucket = _bucket_case("rem.sd", bucket_start_dates(as_of), select_params)
     # Summed per bucket (and patient) before the UNION; grouping by the constant NULL
     # column gives no row at all when there is nothing to sum, as the ungrouped rows did.
-    by_patient = by == GroupBy.PATIENT
-    who = "rem.pid" if by_patient else "CAST(NULL AS BIGINT)"
-    pool_who = "pool.pid" if by_patient else "CAST(NULL AS BIGINT)"
-    select = (
-        f"SELECT CAST(NULL AS BIGINT) AS payer_id, {who} AS patient_id, "  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"{bucket} AS bucket, SUM(rem.r) AS amount, 'pat' AS source FROM rem GROUP BY 2, 3 "
-        f"UNION ALL "
-        f"SELECT CAST(NULL AS BIGINT), {pool_who}, 0, SUM(pool.p + CASE WHEN {credit} < pool.owed "
-        f"THEN {credit} ELSE pool.owed END), 'pat' FROM pool GROUP BY 2"
+    who = "pid" if by == GroupBy.PATIENT else "CAST(NULL AS BIGINT)"
+    parts = [
+        f"SELECT CAST(NULL AS BIGINT) AS payer_id, {who} AS patient_id, {k} AS bucket, "  # noqa: S608 (identifiers only)
+        f"SUM(r{k}) AS amount, 'pat' AS source FROM fifo GROUP BY 2"
+        for k in range(len(BUCKETS))
+    ]
+    # A credit left over (or an undated amount owed) sits in 0-30.
+    parts.append(
+        f"SELECT CAST(NULL AS BIGINT), {who}, 0, SUM(leftover), 'pat' FROM fifo GROUP BY 2"  # noqa: S608 (identifiers only)
     )
+    select = " UNION ALL ".join(parts)
     return with_clause, with_params, select, select_params
+
+
+def _greatest(a: str, b: str) -> str:
+    return f"GREATEST({a}, {b})" if connection.vendor == "postgresql" else f"MAX({a}, {b})"
+
+
+def _least(a: str, b: str) -> str:
+    return f"LEAST({a}, {b})" if connection.vendor == "postgresql" else f"MIN({a}, {b})"
 
 
 def _bucket_sums(prefix: str = "") -> str:
@@ -605,33 +639,26 @@ def total_outstanding(
     claim_location = patient_location = patientless = ""
     if location_ids is not None:
         ids = sorted(location_ids) or [-1]
-        claim_location = (
-            f"JOIN {t['encounter']} enc ON enc.id = c.encounter_id "
-            f"AND enc.location_id IN ({_placeholders(ids)}) "
-        )
         patient_location = (
             f"JOIN {t['patient']} p ON p.id = b.patient_id "
             f"AND p.home_location_id IN ({_placeholders(ids)}) "
         )
-        params += [*ids, *ids]  # the patients' locations, then the claims'
+        claim_location = f"AND c.location_id IN ({_placeholders(ids)}) "
+        params += list(ids)  # the patients' locations; the claims' follow the date
     else:
         patientless = (
             f"UNION ALL SELECT SUM(e.amount) FROM {t['entry']} e "  # noqa: S608 (identifiers only)
             f"WHERE e.patient_id IS NULL AND e.account = 'patient_ar' "
         )
-    excluded = list(EXCLUDED_STATUSES)
-    params += [*excluded, as_of]
+    params.append(as_of)
+    if location_ids is not None:
+        params += sorted(location_ids) or [-1]
     sql = (
         f"SELECT SUM(part) FROM ("  # noqa: S608 (identifiers and fragments built here; values are parameters)
         f"SELECT SUM(b.amount) AS part FROM {t['patient_bal']} b {patient_location}"
         f"{patientless}"
-        f"UNION ALL SELECT SUM(c.total_charge - COALESCE(pr.amount, 0) "
-        f"+ COALESCE(cr.amount, 0)) FROM {t['claim']} c "
-        f"LEFT JOIN {t['claim_bal']} cr ON cr.claim_reference = c.patient_control_number "
-        f"LEFT JOIN ({_prior_sql(t)}) pr ON pr.claim_id = c.id "
-        f"{claim_location}"
-        f"WHERE c.status NOT IN ({_placeholders(excluded)}) AND c.frequency_code <> '8' "
-        f"AND c.date_of_service <= %s) parts"
+        f"UNION ALL SELECT SUM(c.base + c.amount) FROM {t['claim_bal']} c "
+        f"WHERE c.receivable AND c.date_of_service <= %s {claim_location}) parts"
     )
     return money(_fetch(sql, params)[0][0])
 

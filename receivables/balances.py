@@ -6,9 +6,11 @@
   (`INSERT ... ON CONFLICT DO UPDATE SET amount = amount + excluded.amount`; on PostgreSQL one
   statement over unnest()ed arrays, on SQLite one executemany). Keys are applied in sorted order
   so that two concurrent batches lock shared balance rows in the same order (no deadlock).
-* `rebuild` recomputes both tables from the ledger in one transaction (on PostgreSQL it first
-  locks the balance tables EXCLUSIVE, so a concurrent posting waits and then adds its own amounts
-  on top of a rebuild that did not see them); `differences` compares them with the ledger.
+* `rebuild` recomputes both tables from the ledger (and the claim rows' attributes from the
+  claims, as the triggers of receivables.triggers keep them) in one transaction (on PostgreSQL
+  it first locks the balance tables EXCLUSIVE, so a concurrent posting waits and then adds its
+  own amounts on top of a rebuild that did not see them); `differences` compares them with the
+  ledger and the claims.
 * `rekey_patient_balances` serves a patient merge (see receivables.models).
 
 What counts is exactly what the ledger-scan SQL of receivables.aging sums (see there):
@@ -31,6 +33,7 @@ from django.db import connection
 from django.db import transaction as db_transaction
 from django.db.models import QuerySet
 
+from receivables import triggers
 from receivables.models import ClaimArBalance, PatientArBalance
 
 INSURANCE_AR = "insurance_ar"
@@ -219,6 +222,8 @@ def rebuild(*, on_step: Callable[[str], None] | None = None) -> RebuildResult:
             f"INSERT INTO {t['claim_bal']} (claim_reference, amount) {_claim_sums_sql(t)}"
         )
         claims = cursor.rowcount
+        step("copying each claim's A/R attributes")
+        cursor.execute(triggers.refresh_all_sql(connection.vendor))
         step("clearing the patient balances")
         cursor.execute(f"DELETE FROM {t['patient_bal']}")  # noqa: S608 (identifiers only)
         step("summing patient A/R per patient and service date")
@@ -268,7 +273,7 @@ def differences(*, limit: int = 20) -> list[str]:
         ledger_patients = _nonzero((p, _date(d), a) for p, d, a in cursor.fetchall())
         cursor.execute(f"SELECT patient_id, service_date, amount FROM {t['patient_bal']}")  # noqa: S608
         running_patients = _nonzero((p, _date(d), a) for p, d, a in cursor.fetchall())
-    problems: list[str] = []
+    problems = _attribute_differences(t)
     for label, ledger, running in (
         ("claim", ledger_claims, running_claims),
         ("patient", ledger_patients, running_patients),
@@ -278,3 +283,45 @@ def differences(*, limit: int = 20) -> list[str]:
             if want != have:
                 problems.append(f"{label} {key}: running balance {have}, ledger {want}")
     return problems[:limit] if limit else problems
+
+
+def _attributes(row: Sequence[Any]) -> tuple[Any, ...]:
+    """receivables.triggers' ATTRIBUTES + FLAGS in one form on both databases (SQLite answers
+    text, integers and floats)."""
+    (claim_id, patient_id, payer_id, location_id, service, submitted, receivable, original, base,
+     ever_paid, ever_not_clean) = row  # fmt: skip
+    return (
+        claim_id,
+        patient_id,
+        payer_id,
+        location_id,
+        _date(service),
+        submitted if submitted is None or isinstance(submitted, dt.datetime) else str(submitted),
+        bool(receivable),
+        bool(original),
+        _money(base),
+        bool(ever_paid),
+        bool(ever_not_clean),
+    )
+
+
+def _attribute_differences(t: dict[str, str]) -> list[str]:
+    """Claim balance rows whose claim attributes differ from the claims' (the triggers' work,
+    receivables.triggers), and claims without a row."""
+    with connection.cursor() as cursor:
+        cursor.execute(triggers.derived_rows_sql())
+        want = {row[0]: _attributes(row[1:]) for row in cursor.fetchall()}
+        columns = ", ".join(triggers.ATTRIBUTES + triggers.FLAGS)
+        cursor.execute(
+            f"SELECT claim_reference, {columns} FROM {t['claim_bal']} "  # noqa: S608 (identifiers only)
+            f"WHERE claim_id IS NOT NULL OR receivable"
+        )
+        have = {row[0]: _attributes(row[1:]) for row in cursor.fetchall()}
+    problems = []
+    for reference in sorted(set(want) | set(have)):
+        if want.get(reference) != have.get(reference):
+            problems.append(
+                f"claim {reference} attributes: running {have.get(reference)}, "
+                f"claims {want.get(reference)}"
+            )
+    return problems

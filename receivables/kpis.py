@@ -18,9 +18,11 @@ the months (exact: each row falls in one month); the adjudicated and denied clai
 over the period by their own query (a claim adjudicated in two months counts once).
 
 Performance (bench/billing_ar.py, PostgreSQL, 1 M charge lines): days in A/R needs only the
-aging's total, read from the running balances (receivables.aging.total_outstanding), and the
-statements run with JIT compilation off (receivables.aging.without_jit): the correlated EXISTS
-of the first-pass count made PostgreSQL spend 300-460 ms compiling a query that runs in ~100 ms.
+aging's total, read from the running balances (receivables.aging.total_outstanding); the
+first-pass counts read the claims' narrow A/R rows, whose timeline flags (ever paid, ever
+rejected/denied/appealed/replaced) database triggers keep from the claim events
+(receivables.triggers) instead of two EXISTS probes per claim; the statements run with JIT
+compilation off (receivables.aging.without_jit).
 """
 
 from __future__ import annotations
@@ -31,24 +33,12 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import (
-    Case,
-    Count,
-    Exists,
-    IntegerField,
-    OuterRef,
-    Q,
-    Sum,
-    Value,
-    When,
-)
+from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import TruncMonth
 
 from receivables.aging import local_day_start, money, total_outstanding, without_jit
 
 ADJUDICATED = ("paid", "partially_paid", "denied")
-PAID = ("paid", "partially_paid")
-NOT_CLEAN = ("rejected", "denied", "appealed", "resubmitted")
 MONEY_KINDS = (
     "insurance_payment",
     "patient_payment",
@@ -198,22 +188,23 @@ def first_pass_rows(
     *, start: dt.date, end: dt.date, location_ids: Collection[int] | None, by_month: bool
 ) -> list[dict[str, Any]]:
     """Original claims submitted in the period, and those of them paid on first submission
-    (a paid or partially paid event, and no rejection, denial, appeal or replacement)."""
-    from billing.models import Claim, ClaimEvent
+    (a paid or partially paid event, and no rejection, denial, appeal or replacement). One scan
+    of the claims' narrow A/R rows (receivables.models.ClaimArBalance), whose submission time,
+    location, frequency and timeline flags the triggers of receivables.triggers keep equal to
+    the claims' and their timelines' (`rebuild_ar_balances --check` compares them)."""
+    from receivables.models import ClaimArBalance
 
     since, until = _bounds(start, end)
-    claims = Claim.objects.filter(
-        frequency_code="1", submitted_at__gte=since, submitted_at__lt=until
+    claims = ClaimArBalance.objects.filter(
+        original=True, submitted_at__gte=since, submitted_at__lt=until
     )
     if location_ids is not None:
-        claims = claims.filter(encounter__location_id__in=sorted(location_ids))
-    paid = ClaimEvent.objects.filter(claim_id=OuterRef("pk"), to_status__in=PAID)
-    not_clean = ClaimEvent.objects.filter(claim_id=OuterRef("pk"), to_status__in=NOT_CLEAN)
+        claims = claims.filter(location_id__in=sorted(location_ids))
     counts = {
         "submitted": Count("id"),
         "clean": Sum(
             Case(
-                When(Exists(paid) & ~Exists(not_clean), then=Value(1)),
+                When(ever_paid=True, ever_not_clean=False, then=Value(1)),
                 default=Value(0),
                 output_field=IntegerField(),
             )

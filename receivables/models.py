@@ -5,12 +5,17 @@ aging report reads them instead of scanning millions of ledger entries.
   `JournalTransaction.claim_reference` carries it), the sum of the INSURANCE_AR entries of every
   non-charge transaction posted against it (payments, adjustments and transfers to the patient
   are credits, their reversals debits). Charge postings are left out: the claim's total charge
-  already counts them (see receivables.aging).
+  already counts them (see receivables.aging). Beside that amount, the row carries the claim's
+  A/R attributes (patient, payer, location, dates, receivable or not, and its base: total
+  charge less earlier payers' amounts), kept by database triggers on billing's tables
+  (receivables.triggers), so the claim's outstanding insurance balance is `base + amount` and
+  the current-date aging report reads this one narrow table.
 * `PatientArBalance`: per (patient, service date or none), the sum of the PATIENT_AR entries.
 
-Both are written only by `receivables.balances`, which `patientaccounts.ledger` calls in the same
-database transaction as every posting (journal_post, journal_post_many, journal_reverse); the
-`rebuild_ar_balances` command rebuilds them from the ledger and `--check` compares them with it.
+The amounts are written only by `receivables.balances`, which `patientaccounts.ledger` calls in
+the same database transaction as every posting (journal_post, journal_post_many,
+journal_reverse); the claim attributes only by the triggers; the `rebuild_ar_balances` command
+rebuilds both (amounts from the ledger, attributes from the claims) and `--check` compares them.
 
 A patient merge (patients.services.patient_merge) re-points every relation to the surviving
 record with `queryset.update(patient=survivor)`: on `PatientArBalance` that update is a re-key
@@ -29,9 +34,25 @@ from django.db.models import Q
 class ClaimArBalance(models.Model):
     claim_reference = models.CharField(max_length=64, unique=True)
     amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    # The claim's own A/R attributes, kept by database triggers (receivables.triggers) from
+    # billing's claims, encounters and prior-payer amounts; plain columns, not foreign keys:
+    # nothing but the triggers and the rebuild writes them.
+    claim_id = models.BigIntegerField(null=True, blank=True)
+    patient_id = models.BigIntegerField(null=True, blank=True)
+    payer_id = models.BigIntegerField(null=True, blank=True)
+    location_id = models.BigIntegerField(null=True, blank=True)
+    date_of_service = models.DateField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    receivable = models.BooleanField(default=False, db_default=False)
+    original = models.BooleanField(default=False, db_default=False)  # frequency code 1
+    base = models.DecimalField(max_digits=14, decimal_places=2, default=0, db_default=0)
+    # From the claim's timeline: ever paid (or partially), ever rejected/denied/appealed/replaced.
+    ever_paid = models.BooleanField(default=False, db_default=False)
+    ever_not_clean = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         verbose_name = "claim A/R running balance"
+        indexes = [models.Index(fields=["claim_id"], name="recv_claim_bal_claim_idx")]
 
     def __str__(self) -> str:
         return f"{self.claim_reference} {self.amount}"
