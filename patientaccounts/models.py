@@ -82,12 +82,15 @@ class AppendOnlyModel(models.Model):
 class JournalTransaction(AppendOnlyModel, BaseModel):
     """One balanced posting on a patient's account (or a provider-level one without a patient)."""
 
+    # No single-column index: pa_txn_patient_posted_idx (patient, posted_at) serves lookups
+    # by patient, and every ledger write would pay for a second one.
     patient = models.ForeignKey(
         "patients.Patient",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="journal_transactions",
+        db_index=False,
     )
     kind = models.CharField(max_length=30, choices=TransactionKind.choices)
     posted_at = models.DateTimeField()
@@ -144,13 +147,15 @@ class JournalEntry(AppendOnlyModel):
     )
     account = models.CharField(max_length=30, choices=LedgerAccount.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
-    # Copied from the transaction so balances and aging are one indexed scan.
+    # Copied from the transaction so balances and aging are one indexed scan. No single-column
+    # index: pa_entry_patient_account_idx (patient, account) serves lookups by patient.
     patient = models.ForeignKey(
         "patients.Patient",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="journal_entries",
+        db_index=False,
     )
     service_date = models.DateField(null=True, blank=True)
 

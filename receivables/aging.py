@@ -235,9 +235,11 @@ def _insurance_sql(
     params: list[Any],
     balances: bool,
     by: str,
+    columns: bool = False,
 ) -> str:
     """Receivable claims summed per payer (or per patient) and bucket: rows of payer_id,
-    patient_id (one of them NULL), bucket (0..4), amount, 'ins'."""
+    patient_id (one of them NULL), bucket (0..4), amount, 'ins'; with `columns`, one row per
+    payer (or patient): key, b0..b4 (the buckets' sums), ins (their total)."""
     t = _tables()
     end = local_day_start(as_of + dt.timedelta(days=1))
     dates = bucket_start_dates(as_of)
@@ -272,11 +274,12 @@ def _insurance_sql(
             location = f"AND c.location_id IN ({_placeholders(ids)}) "
             location_params = list(ids)
         params += [*bucket_params, as_of, *location_params]
-        return (
-            f"SELECT {keys}, {bucket}, SUM(c.base + c.amount), 'ins' "  # noqa: S608 (identifiers and fragments built here; values are parameters)
-            f"FROM {t['claim_bal']} c WHERE c.receivable AND c.date_of_service <= %s "
-            f"{location}GROUP BY {group}, 3"
+        source = (
+            f"FROM {t['claim_bal']} c WHERE c.receivable AND c.date_of_service <= %s {location}"
         )
+        if columns:
+            return _bucket_columns(group, "c.base + c.amount", bucket, source)
+        return f"SELECT {keys}, {bucket}, SUM(c.base + c.amount), 'ins' {source}GROUP BY {group}, 3"
     credits = (
         f"SELECT t.claim_reference AS ref, SUM(e.amount) AS amount "  # noqa: S608 (identifiers and fragments built here; values are parameters)
         f"FROM {t['entry']} e JOIN {t['txn']} t ON t.id = e.transaction_id "
@@ -295,17 +298,33 @@ def _insurance_sql(
         location_params = list(ids)
     excluded = list(EXCLUDED_STATUSES)
     params += [*bucket_params, end, *location_params, *excluded, as_of]
-    # Summed per group and bucket here, before the UNION: a few rows leave this scan, not one
-    # per claim (GROUP BY 3: the bucket expression, whose parameters are in the SELECT list).
-    return (
-        f"SELECT {keys}, {bucket}, "  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"SUM(c.total_charge - COALESCE(pr.amount, 0) + COALESCE(cr.amount, 0)), 'ins' "
+    amount = "c.total_charge - COALESCE(pr.amount, 0) + COALESCE(cr.amount, 0)"
+    source = (
         f"FROM {t['claim']} c "
         f"LEFT JOIN ({credits}) cr ON cr.ref = c.patient_control_number "
         f"LEFT JOIN ({prior}) pr ON pr.claim_id = c.id "
         f"{location_join}"
         f"WHERE c.status NOT IN ({_placeholders(excluded)}) AND c.frequency_code <> '8' "
-        f"AND c.date_of_service <= %s GROUP BY {group}, 3"
+        f"AND c.date_of_service <= %s "
+    )
+    if columns:
+        return _bucket_columns(group, amount, bucket, source)
+    # Summed per group and bucket here, before the UNION: a few rows leave this scan, not one
+    # per claim (GROUP BY 3: the bucket expression, whose parameters are in the SELECT list).
+    return f"SELECT {keys}, {bucket}, SUM({amount}), 'ins' {source}GROUP BY {group}, 3"
+
+
+def _bucket_columns(group: str, amount: str, bucket: str, source: str) -> str:
+    """One row per `group` value with the buckets' sums as columns b0..b4 and their total.
+    Summed per (group, bucket) first, then pivoted: the bucket expression is computed once per
+    row (a CASE over a subquery's column would be inlined into each of the five sums)."""
+    sums = ", ".join(
+        f"SUM(CASE WHEN x.bk = {k} THEN x.amt ELSE 0 END) AS b{k}" for k in range(len(BUCKETS))
+    )
+    return (
+        f"SELECT x.k AS pid, {sums}, SUM(x.amt) AS ins FROM ("  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"SELECT {group} AS k, {bucket} AS bk, SUM({amount}) AS amt {source}"
+        f"GROUP BY {group}, 2) x GROUP BY x.k"
     )
 
 
@@ -362,8 +381,7 @@ def _patient_sql(
     bucket = _bucket_case("sd", bucket_start_dates(as_of), bucket_params)
     with_params += bucket_params
     owed = ", ".join(
-        f"SUM(CASE WHEN bk = {k} AND sd IS NOT NULL AND amt > 0 THEN amt ELSE 0 END) AS o{k}"
-        for k in range(len(BUCKETS))
+        f"SUM(CASE WHEN bk = {k} THEN o ELSE 0 END) AS o{k}" for k in range(len(BUCKETS))
     )
     oldest_first = list(range(len(BUCKETS) - 1, -1, -1))
     remaining = []
@@ -373,8 +391,12 @@ def _patient_sql(
     total_owed = " + ".join(f"o{k}" for k in range(len(BUCKETS)))
     with_clause = (
         f"WITH net AS ({net}), "  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"owed AS (SELECT pid, SUM(CASE WHEN sd IS NULL OR amt < 0 THEN amt ELSE 0 END) AS p, "
-        f"{owed} FROM (SELECT pid, sd, amt, {bucket} AS bk FROM net) n GROUP BY pid), "
+        # per (patient, bucket) first, so the bucket CASE runs once per row, then per patient
+        f"owed AS (SELECT pid, SUM(p) AS p, {owed} FROM ("
+        f"SELECT pid, {bucket} AS bk, "
+        f"SUM(CASE WHEN sd IS NULL OR amt < 0 THEN amt ELSE 0 END) AS p, "
+        f"SUM(CASE WHEN sd IS NOT NULL AND amt > 0 THEN amt ELSE 0 END) AS o "
+        f"FROM net GROUP BY pid, 2) n GROUP BY pid), "
         f"fifo AS (SELECT pid, {', '.join(remaining)}, "
         f"p + {_least('c', total_owed)} AS leftover "
         f"FROM (SELECT owed.*, CASE WHEN p < 0 THEN -p ELSE 0 END AS c FROM owed) w)"
@@ -469,37 +491,47 @@ def _adapt(value: Any) -> Any:
 
 
 _JIT_OFF = "_receivables_jit_off"
+# The by-patient aging groups tens of thousands of (patient, bucket) sums of numerics: with the
+# default 4 MB PostgreSQL spills the hash aggregates to disk.
+REPORT_WORK_MEM = "64MB"
 
 
 @contextmanager
 def without_jit() -> Iterator[None]:
-    """On PostgreSQL, run the enclosed report statements with JIT compilation off, then put the
-    session's setting back. The planner's cost estimates for these reports (correlated EXISTS,
-    CASE-heavy aggregates over 100,000s of rows) pass the JIT thresholds, and compiling took
-    300-460 ms of each 250-450 ms query: never worth it for statements this short."""
+    """On PostgreSQL, run the enclosed report statements with JIT compilation off and a larger
+    work_mem, then put the session's settings back. The planner's cost estimates for these
+    reports (CASE-heavy aggregates over 100,000s of rows) pass the JIT thresholds, and compiling
+    took 300-460 ms of each 250-450 ms query: never worth it for statements this short."""
     if connection.vendor != "postgresql" or getattr(connection, _JIT_OFF, False):
         yield  # SQLite, or inside another without_jit() on this connection
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('jit'), set_config('jit', 'off', false)")
-        (previous, _) = cursor.fetchone()
+        cursor.execute(
+            "SELECT current_setting('jit'), current_setting('work_mem'), "
+            "set_config('jit', 'off', false), set_config('work_mem', %s, false)",
+            [REPORT_WORK_MEM],
+        )
+        (jit, work_mem, _, _) = cursor.fetchone()
     setattr(connection, _JIT_OFF, True)
     try:
         yield
     except BaseException:
-        # An error may have aborted the transaction (its rollback restores the setting).
+        # An error may have aborted the transaction (its rollback restores the settings).
         with suppress(DatabaseError):
-            _set_jit(previous)
+            _restore(jit, work_mem)
         raise
     else:
-        _set_jit(previous)
+        _restore(jit, work_mem)
     finally:
         setattr(connection, _JIT_OFF, False)
 
 
-def _set_jit(value: str) -> None:
+def _restore(jit: str, work_mem: str) -> None:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('jit', %s, false)", [value])
+        cursor.execute(
+            "SELECT set_config('jit', %s, false), set_config('work_mem', %s, false)",
+            [jit, work_mem],
+        )
 
 
 def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -533,10 +565,10 @@ def compute_aging(
     if basis not in Basis.values:
         raise ValueError(f"basis: '{basis}' is not one of {', '.join(Basis.values)}.")
     t = _tables()
-    with_clause, select, params = _detail(
-        by=by, basis=basis, as_of=as_of, location_ids=location_ids, from_ledger=from_ledger
-    )
     if by == GroupBy.PAYER:
+        with_clause, select, params = _detail(
+            by=by, basis=basis, as_of=as_of, location_ids=location_ids, from_ledger=from_ledger
+        )
         sql = (
             f"{with_clause} SELECT d.payer_id, py.name, {_bucket_sums('d.')} "  # noqa: S608 (identifiers and fragments built here; values are parameters)
             f"FROM ({select}) d LEFT JOIN {t['payer']} py ON py.id = d.payer_id "
@@ -561,9 +593,32 @@ def compute_aging(
             totals=_sum_rows(rows),
             row_count=len(rows),
         )
+    # By patient: both parts as one row per patient with the buckets as columns (the patient
+    # part's FIFO gives them directly), added up per patient: no (patient, bucket) rows.
+    balances = covers_every_posting(as_of) and not from_ledger
+    with_clause, params, _, _ = _patient_sql(
+        as_of=as_of, location_ids=location_ids, balances=balances, by=by
+    )
+    insurance = _insurance_sql(
+        basis=basis,
+        as_of=as_of,
+        location_ids=location_ids,
+        params=params,
+        balances=balances,
+        by=by,
+        columns=True,
+    )
+    width = len(BUCKETS)
+    fifo_columns = ", ".join(f"r{k}{' + leftover' if k == 0 else ''} AS b{k}" for k in range(width))
+    fifo_total = " + ".join([*(f"r{k}" for k in range(width)), "leftover"])
+    sums = ", ".join(f"SUM(u.b{k}) AS b{k}" for k in range(width))
+    bucket_total = " + ".join(f"u.b{k}" for k in range(width))
     grouped = (
-        f"SELECT d.patient_id AS patient_id, {_bucket_sums('d.')}, SUM(d.amount) AS total "  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"FROM ({select}) d GROUP BY d.patient_id"
+        f"SELECT u.pid AS patient_id, {sums}, SUM(u.ins) AS insurance, "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"SUM(u.pat) AS patient, SUM({bucket_total}) AS total FROM ("
+        f"SELECT pid, {fifo_columns}, 0 AS ins, {fifo_total} AS pat FROM fifo "
+        f"UNION ALL SELECT i.pid, {', '.join(f'i.b{k}' for k in range(width))}, i.ins, 0 "
+        f"FROM ({insurance}) i) u GROUP BY u.pid"
     )
     columns = [*(f"g.b{index}" for index in range(len(BUCKETS))), "g.insurance", "g.patient"]
     # The totals and the row count ride along as window aggregates, computed over every row
