@@ -130,6 +130,13 @@ DATABASES = {
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
     "PATIENTDESK_DISABLE_SERVER_SIDE_CURSORS", False
 )
+# Server-side prepared statements for the booking's hottest reads (scheduling.prepared); Django's
+# own cursors bind client-side and never prepare. Off behind a pooler that cannot keep them
+# (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+    "PATIENTDESK_PREPARED_STATEMENTS", True
+):
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {

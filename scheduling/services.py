@@ -16,7 +16,10 @@ proven in tests/test_booking_writes.py; the ORM path is kept for when save signa
 listeners). On PostgreSQL with the location known a booking is four round trips: BEGIN; the
 patient's lock, the setup token, shared resources' locks, the new appointment's id and the
 overlap query (`_plan_batched`); every INSERT with the audit chain's lock and the audit row;
-COMMIT.
+COMMIT. Where the connection allows server-side prepared statements (the database's OPTIONS
+`prepare_threshold`; scheduling.prepared), those reads are two statements (three with shared
+resources) prepared once per connection, planned once, and sent with psycopg's BEGIN in one
+round trip (pipeline mode): three round trips.
 
 Double booking. The booking checks (availability, opening hours, exceptions, practitioner,
 resource and patient overlaps) run inside the transaction and name everything that clashes.
@@ -61,6 +64,7 @@ from audit.services import batches_statements, record, record_after_writes, run_
 from core.capabilities import Capability
 from core.models import Location
 from patients.models import Patient
+from scheduling import prepared
 from scheduling.availability import Availability, covers, validate_rrule, zone
 from scheduling.conflicts import BookingConflict, Conflict
 from scheduling.events import (
@@ -430,7 +434,8 @@ def _plan(
     tz_name = location.time_zone if location is not None else "UTC"
     if check_past and start < timezone.now():
         conflicts.append(Conflict(kind="past", label="The start time has already passed"))
-    if lock_patient and location is not None and batches_statements():
+    use_prepared = lock_patient and location is not None and prepared.available()
+    if lock_patient and location is not None and (use_prepared or batches_statements()):
         return _plan_batched(
             patient=patient,
             appointment_type=appointment_type,
@@ -443,6 +448,7 @@ def _plan(
             overbook=overbook,
             exclude=exclude,
             conflicts=conflicts,
+            use_prepared=use_prepared,
         )
     token = _lock_patient(patient, read_token=True) if lock_patient else UNREAD
     availability = Availability(
@@ -510,41 +516,55 @@ def _plan_batched(
     overbook: bool,
     exclude: Appointment | None,
     conflicts: list[Conflict],
+    use_prepared: bool,
 ) -> _Plan:
     """`_plan`'s checks with the location known, on PostgreSQL: the patient's lock, the setup
     token, the shared resources' locks, a new appointment id and `_busy`'s query in one round
-    trip (locks first, as in `_plan`; each statement sees what was committed before it ran).
-    Errors and conflicts are `_plan`'s, in its order: the checks that need no database first."""
+    trip (locks first, as in `_plan`; each statement sees what was committed before it ran),
+    as statements prepared on the server where the connection allows it (`use_prepared`:
+    `_plan_reads_prepared`), else through Django's cursor. Errors and conflicts are `_plan`'s,
+    in its order: the checks that need no database first."""
     if not location.is_active:
         raise ValidationError({"location": f"{location.name} is not active."})
     choice = _resource_choice(appointment_type, location, resources, lock=False)
-    busy_sql = _busy_statement(
-        practitioner_ids=[p.pk for p in chosen],
-        resource_ids=choice.ids,
-        patient=patient,
-        start=start,
-        end=end,
-        block_end=block_end,
-        exclude=exclude,
-    )
-    statements: list[tuple[str, list[Any]]] = [
-        (_PATIENT_LOCK_SQL, [patient.pk]),
-        (CURRENT_VERSION_SQL, []),
-    ]
-    if choice.shared:
-        statements.append(_resource_lock(choice.shared))
-    statements += [(_NEXT_APPOINTMENT_ID_SQL, [_APPOINTMENTS]), busy_sql]
-    with connection.cursor() as cursor:
-        run_statements(cursor, statements)
-        cursor.nextset()
-        row = cursor.fetchone()
-        token = str(row[0]) if row else None
+    if use_prepared:
+        token, appointment_id, busy = _plan_reads_prepared(
+            patient=patient,
+            practitioner_ids=[p.pk for p in chosen],
+            choice=choice,
+            start=start,
+            end=end,
+            block_end=block_end,
+            exclude=exclude,
+        )
+    else:
+        busy_sql = _busy_statement(
+            practitioner_ids=[p.pk for p in chosen],
+            resource_ids=choice.ids,
+            patient=patient,
+            start=start,
+            end=end,
+            block_end=block_end,
+            exclude=exclude,
+        )
+        statements: list[tuple[str, list[Any]]] = [
+            (_PATIENT_LOCK_SQL, [patient.pk]),
+            (CURRENT_VERSION_SQL, []),
+        ]
         if choice.shared:
+            statements.append(_resource_lock(choice.shared))
+        statements += [(_NEXT_APPOINTMENT_ID_SQL, [_APPOINTMENTS]), busy_sql]
+        with connection.cursor() as cursor:
+            run_statements(cursor, statements)
             cursor.nextset()
-        cursor.nextset()
-        appointment_id = int(cursor.fetchone()[0])
-        cursor.nextset()
-        busy = _busy_from_rows(cursor.fetchall())
+            row = cursor.fetchone()
+            token = str(row[0]) if row else None
+            if choice.shared:
+                cursor.nextset()
+            cursor.nextset()
+            appointment_id = int(cursor.fetchone()[0])
+            cursor.nextset()
+            busy = _busy_from_rows(cursor.fetchall())
     availability = Availability(
         practitioner_ids=[p.pk for p in chosen],
         start=start,
@@ -964,6 +984,97 @@ def _busy_from_rows(rows: Iterable[Sequence[Any]]) -> _Busy:
         else:
             busy.patient.append((str(uuid.UUID(str(public_id))), *times, type_name))
     return busy
+
+
+# `_plan_batched`'s reads as two statements (three with shared resources) prepared once per
+# connection (scheduling.prepared), with texts that do not change between bookings (arrays
+# rather than IN lists, the blocking statuses written in) and output columns of fixed types.
+#
+# The patient's lock also sets plan_cache_mode for the rest of the transaction: PostgreSQL plans
+# a prepared statement for its values (a custom plan) until a generic plan looks no more costly,
+# which for the overlap query it never does (the selectivity of the time bounds is unknown
+# without their values): it would be planned on every booking. Its generic plan uses the same
+# (…, start) indexes. The setting lasts until the transaction ends and concerns prepared
+# statements only: the booking's own (Django's cursors bind on the client and prepare none).
+_PREPARED_PATIENT_LOCK_SQL = (
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true) "  # noqa: S608
+    f"FROM {Patient._meta.db_table} WHERE id = %s FOR NO KEY UPDATE"
+)
+_PREPARED_RESOURCE_LOCK_SQL = (
+    f"SELECT 1 FROM {Resource._meta.db_table} WHERE id = ANY(%s) "  # noqa: S608
+    "ORDER BY id FOR NO KEY UPDATE"
+)
+# The last row of the overlap query (tag 3): a new appointment id and the setup token (NULL
+# without a token row), as CURRENT_VERSION_SQL reads it.
+_PREPARED_ID_AND_TOKEN = (
+    f"SELECT 3, nextval(pg_get_serial_sequence('{_APPOINTMENTS}', 'id')), NULL, NULL, NULL, "
+    f"({CURRENT_VERSION_SQL})::text"
+)
+_prepared_busy_texts: dict[tuple[bool, bool], str] = {}
+
+
+def _prepared_busy_text(*, resources: bool, excluding: bool) -> str:
+    """`_busy_statement`'s query as one fixed text per shape (with or without the resources'
+    part and the appointment left out), and a last row with a new appointment id and the setup
+    token."""
+    key = (resources, excluding)
+    text = _prepared_busy_texts.get(key)
+    if text is None:
+        statuses = ", ".join("'" + status.replace("'", "''") + "'" for status in _BLOCKING)
+        parts = [
+            'SELECT 2::integer, 0::bigint, a."start"::timestamptz, a."end"::timestamptz, '  # noqa: S608
+            f"a.public_id::uuid, t.name::text FROM {_APPOINTMENTS} a "
+            f"JOIN {_TYPES} t ON t.id = a.appointment_type_id "
+            f'WHERE a.patient_id = %s AND a.status IN ({statuses}) AND a."start" >= %s '
+            f'AND a."start" < %s AND a."end" > %s' + (" AND a.id <> %s" if excluding else "")
+        ]
+        for tag, table, column in (
+            (0, _PRACTITIONER_ROWS, "practitioner_id"),
+            (1, _RESOURCE_ROWS, "resource_id"),
+        )[: 2 if resources else 1]:
+            parts.append(
+                f'SELECT {tag}, {column}::bigint, "start"::timestamptz, "end"::timestamptz, '  # noqa: S608
+                f"NULL, NULL FROM {table} WHERE {column} = ANY(%s) AND blocks "
+                f'AND "start" >= %s AND "start" < %s AND "end" > %s'
+                + (" AND appointment_id <> %s" if excluding else "")
+            )
+        parts.append(_PREPARED_ID_AND_TOKEN)
+        text = _prepared_busy_texts[key] = " UNION ALL ".join(parts) + " ORDER BY 1, 3, 2"
+    return text
+
+
+def _plan_reads_prepared(
+    *,
+    patient: Patient,
+    practitioner_ids: list[int],
+    choice: _ResourceChoice,
+    start: dt.datetime,
+    end: dt.datetime,
+    block_end: dt.datetime,
+    exclude: Appointment | None,
+) -> tuple[str | None, int, _Busy]:
+    """`_plan_batched`'s round trip with prepared statements: the patient's lock, the shared
+    resources' locks, then (each statement sees what was committed before it ran) what could
+    clash (the rows of `_busy_statement`'s query), a new appointment id and the setup token.
+    (The token, the id, what could clash.)"""
+    lowest = start - MAX_APPOINTMENT_SPAN
+    excluded = [exclude.pk] if exclude is not None else []
+    busy_params: list[Any] = [patient.pk, lowest, end, start, *excluded]
+    busy_params += [practitioner_ids, lowest, block_end, start, *excluded]
+    if choice.ids:
+        busy_params += [choice.ids, lowest, block_end, start, *excluded]
+    statements: list[tuple[str, list[Any]]] = [(_PREPARED_PATIENT_LOCK_SQL, [patient.pk])]
+    if choice.shared:
+        statements.append((_PREPARED_RESOURCE_LOCK_SQL, [list(choice.shared)]))
+    busy_sql = _prepared_busy_text(resources=bool(choice.ids), excluding=exclude is not None)
+    statements.append((busy_sql, busy_params))
+    rows = prepared.run(statements)[-1] or []
+    *busy_rows, (_, appointment_id, _, _, _, token) = rows
+    return (
+        str(token) if token is not None else None,
+        int(appointment_id),
+        _busy_from_rows(busy_rows),
+    )
 
 
 def _write_rows(appointment: Appointment, plan: _Plan, *, overbook: bool) -> None:

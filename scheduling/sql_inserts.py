@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import Model
 
 Statement = tuple[str, list[Any]]
@@ -71,22 +71,22 @@ def insert_statement(objs: Sequence[Model], *, with_pk: bool = True) -> Statemen
     """The INSERT of `objs` (one model, at least one row). `with_pk` False leaves the primary
     key to the database (an auto field); True writes the objects' own (set beforehand)."""
     model = type(objs[0])
-    key = (connection.vendor, model, with_pk, len(objs))
+    db = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the per-thread proxy
+    key = (db.vendor, model, with_pk, len(objs))
     cached = _texts.get(key)
     if cached is None:
         meta = model._meta
         fields = [f for f in meta.local_concrete_fields if with_pk or f is not meta.auto_field]
-        quote = connection.ops.quote_name
+        quote = db.ops.quote_name
         marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
         sql = (
             f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608
             f"({', '.join(quote(str(f.column)) for f in fields)}) "
             f"VALUES {', '.join([marks] * len(objs))}"
         )
-        cached = _texts[key] = (sql, [_Column(f, connection.vendor) for f in fields])
+        cached = _texts[key] = (sql, [_Column(f, db.vendor) for f in fields])
     sql, columns = cached
     params: list[Any] = []
-    db = connections[connection.alias]  # the connection itself, not the per-thread proxy
     alias = db.alias
     for obj in objs:
         values = obj.__dict__
