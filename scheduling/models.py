@@ -296,11 +296,18 @@ class AppointmentSeries(BaseModel):
 
 
 class Appointment(BaseModel):
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="appointments")
+    # patient, location (and the link tables' keys below): no single-column index; the
+    # composite indexes and unique constraints lead with them, and each booking would write
+    # a second entry for nothing.
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="appointments", db_index=False
+    )
     appointment_type = models.ForeignKey(
         AppointmentType, on_delete=models.PROTECT, related_name="appointments"
     )
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="appointments")
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="appointments", db_index=False
+    )
     practitioners = models.ManyToManyField(
         Practitioner, through="AppointmentPractitioner", related_name="appointments"
     )
@@ -374,8 +381,12 @@ class AppointmentPractitioner(models.Model):
     """Who an appointment books, with the booked time copied here so the database itself can
     refuse overlaps (PostgreSQL exclusion constraint over tstzrange, see migration)."""
 
-    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="+")
-    practitioner = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="+")
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     start = models.DateTimeField()
     end = models.DateTimeField(help_text="Appointment end plus the type's buffer.")
     blocks = models.BooleanField(default=True, help_text="False once cancelled or no-show.")
@@ -397,8 +408,12 @@ class AppointmentPractitioner(models.Model):
 
 
 class AppointmentResource(models.Model):
-    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="+")
-    resource = models.ForeignKey(Resource, on_delete=models.PROTECT, related_name="+")
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    resource = models.ForeignKey(
+        Resource, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     start = models.DateTimeField()
     end = models.DateTimeField()
     blocks = models.BooleanField(default=True)

@@ -272,12 +272,19 @@ class ControlNumberCounter(models.Model):
 
 
 class Claim(BaseModel):
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="claims")
+    # patient and payer: no single-column index; billing_claim_patient_idx (patient, date of
+    # service) and billing_claim_payer_sub_idx (payer, submitted_at) serve lookups by either,
+    # and every claim written or moved to a new status would maintain a second one.
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="claims", db_index=False
+    )
     encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="claims")
     coverage = models.ForeignKey(
         "patients.Coverage", on_delete=models.PROTECT, related_name="claims"
     )
-    payer = models.ForeignKey(Payer, on_delete=models.PROTECT, related_name="claims")
+    payer = models.ForeignKey(
+        Payer, on_delete=models.PROTECT, related_name="claims", db_index=False
+    )
     billing_provider = models.ForeignKey(
         BillingProvider, on_delete=models.PROTECT, related_name="claims"
     )
