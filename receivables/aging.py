@@ -46,9 +46,17 @@ Where the figures come from
   bucket's items are all older than a newer bucket's, so what FIFO leaves in bucket k is
   min(owed in k, max(owed in k and older - credit, 0)); one aggregate over the patient
   balances, no window function or sort.
-* Each part is summed per payer (or patient) and bucket before the UNION, so a few rows, not
-  one per claim, reach the final grouping; on PostgreSQL the statements run with JIT off
-  (`without_jit`). Days in A/R needs only the total (`total_outstanding`).
+* The statements count in whole cents: the balance tables carry generated bigint columns
+  (`outstanding_cents` = base + amount, `amount_cents`), summed as integers (exact, and several
+  times cheaper than numerics on PostgreSQL); claims with nothing outstanding are skipped; the
+  results are turned back into Decimal money (`from_cents`). The ledger-scan path multiplies
+  its numerics by 100 so both paths answer in the same unit.
+* By payer, each part is summed per payer and bucket before the UNION, so a few rows, not one
+  per claim, reach the final grouping. By patient, both parts give one row per patient with
+  the buckets as columns: cumulative sums ("in bucket k or newer") need one comparison per
+  bound and no CASE chain per row, and bucket k is the difference of two of them.
+* On PostgreSQL the statements run with JIT off and a larger work_mem (`without_jit`). Days in
+  A/R needs only the total (`total_outstanding`).
 
 Performance: see docs/performance.md (bench/billing_ar.py, PostgreSQL, 250,000 claims x 4
 lines, 2.5 M ledger entries).
@@ -117,6 +125,13 @@ def money(value: Any) -> Decimal:
     if value is None:
         return ZERO
     return Decimal(str(value)).quantize(CENT)
+
+
+def from_cents(value: Any) -> Decimal:
+    """A database sum of whole cents (the report statements count in cents) as money."""
+    if value is None:
+        return ZERO
+    return (Decimal(str(value)) / 100).quantize(CENT)
 
 
 @dataclass(frozen=True)
@@ -217,6 +232,32 @@ def _bucket_case(column: str, starts: Sequence[Any], params: list[Any]) -> str:
     return f"CASE {' '.join(parts)} ELSE {len(starts)} END"
 
 
+def _cumulative_columns(
+    amount: str, newer_than: Sequence[str], counted: str, *, integral: bool, prefix: str = "b"
+) -> tuple[str, str]:
+    """Bucket sums as columns without a bucket CASE per row: `newer_than[k]` says an amount
+    is in bucket k or a newer one, so SUM over it is the cumulative c_k, and bucket k is
+    c_k - c_(k-1) (the oldest: everything counted minus c_3). Each row costs one comparison
+    per bound and integer sums. Returns (the aggregate list c0..c3 and t, the outer list of
+    {prefix}0..{prefix}4 computed from them). `integral`: the amounts are whole cents in
+    integer columns, so the sums are cast back to integers (PostgreSQL's SUM of a bigint is a
+    numeric, and the arithmetic after it would be numeric too)."""
+
+    def total(expression: str) -> str:
+        return f"CAST(SUM({expression}) AS BIGINT)" if integral else f"SUM({expression})"
+
+    sums = [
+        f"{total(f'CASE WHEN {condition} THEN {amount} END')} AS c{k}"
+        for k, condition in enumerate(newer_than)
+    ]
+    sums.append(f"{total(f'CASE WHEN {counted} THEN {amount} END')} AS t")
+    cumulative = [f"COALESCE(c{k}, 0)" for k in range(len(newer_than))] + ["COALESCE(t, 0)"]
+    columns = [f"{cumulative[0]} AS {prefix}0"]
+    for k in range(1, len(cumulative)):
+        columns.append(f"{cumulative[k]} - {cumulative[k - 1]} AS {prefix}{k}")
+    return ", ".join(sums), ", ".join(columns)
+
+
 def _prior_sql(t: dict[str, str]) -> str:
     """Per claim, what earlier payers paid and adjusted (not patient responsibility)."""
     return (
@@ -247,6 +288,19 @@ def _insurance_sql(
     # the claim's attributes, receivables.triggers), the claims table when scanning the ledger.
     bucket_params: list[Any] = []
     by_service = _bucket_case("c.date_of_service", dates, bucket_params)
+    # With `columns`: "in bucket k or newer" per bound, each with its parameters.
+    newer: list[str] = []
+    newer_params: list[Any] = []
+    for day in dates:
+        if basis == Basis.SUBMISSION:
+            newer.append(
+                "(CASE WHEN c.submitted_at IS NOT NULL AND c.submitted_at < %s "
+                "THEN c.submitted_at >= %s ELSE c.date_of_service >= %s END)"
+            )
+            newer_params += [end, local_day_start(day), day]
+        else:
+            newer.append("c.date_of_service >= %s")
+            newer_params.append(day)
     if basis == Basis.SUBMISSION:
         sub_params: list[Any] = [end]
         by_submission = _bucket_case(
@@ -273,13 +327,16 @@ def _insurance_sql(
             ids = sorted(location_ids) or [-1]
             location = f"AND c.location_id IN ({_placeholders(ids)}) "
             location_params = list(ids)
-        params += [*bucket_params, as_of, *location_params]
+        params += [*(newer_params if columns else bucket_params), as_of, *location_params]
         source = (
-            f"FROM {t['claim_bal']} c WHERE c.receivable AND c.date_of_service <= %s {location}"
+            f"FROM {t['claim_bal']} c WHERE c.receivable AND c.date_of_service <= %s "
+            f"AND c.outstanding_cents <> 0 {location}"
         )
         if columns:
-            return _bucket_columns(group, "c.base + c.amount", bucket, source)
-        return f"SELECT {keys}, {bucket}, SUM(c.base + c.amount), 'ins' {source}GROUP BY {group}, 3"
+            return _bucket_columns(group, "c.outstanding_cents", newer, source, integral=True)
+        return (
+            f"SELECT {keys}, {bucket}, SUM(c.outstanding_cents), 'ins' {source}GROUP BY {group}, 3"
+        )
     credits = (
         f"SELECT t.claim_reference AS ref, SUM(e.amount) AS amount "  # noqa: S608 (identifiers and fragments built here; values are parameters)
         f"FROM {t['entry']} e JOIN {t['txn']} t ON t.id = e.transaction_id "
@@ -297,8 +354,14 @@ def _insurance_sql(
         )
         location_params = list(ids)
     excluded = list(EXCLUDED_STATUSES)
-    params += [*bucket_params, end, *location_params, *excluded, as_of]
-    amount = "c.total_charge - COALESCE(pr.amount, 0) + COALESCE(cr.amount, 0)"
+    params += [
+        *(newer_params if columns else bucket_params),
+        end,
+        *location_params,
+        *excluded,
+        as_of,
+    ]
+    amount = "(c.total_charge - COALESCE(pr.amount, 0) + COALESCE(cr.amount, 0)) * 100"
     source = (
         f"FROM {t['claim']} c "
         f"LEFT JOIN ({credits}) cr ON cr.ref = c.patient_control_number "
@@ -308,23 +371,21 @@ def _insurance_sql(
         f"AND c.date_of_service <= %s "
     )
     if columns:
-        return _bucket_columns(group, amount, bucket, source)
+        return _bucket_columns(group, amount, newer, source, integral=False)
     # Summed per group and bucket here, before the UNION: a few rows leave this scan, not one
     # per claim (GROUP BY 3: the bucket expression, whose parameters are in the SELECT list).
     return f"SELECT {keys}, {bucket}, SUM({amount}), 'ins' {source}GROUP BY {group}, 3"
 
 
-def _bucket_columns(group: str, amount: str, bucket: str, source: str) -> str:
-    """One row per `group` value with the buckets' sums as columns b0..b4 and their total.
-    Summed per (group, bucket) first, then pivoted: the bucket expression is computed once per
-    row (a CASE over a subquery's column would be inlined into each of the five sums)."""
-    sums = ", ".join(
-        f"SUM(CASE WHEN x.bk = {k} THEN x.amt ELSE 0 END) AS b{k}" for k in range(len(BUCKETS))
-    )
+def _bucket_columns(
+    group: str, amount: str, newer: Sequence[str], source: str, *, integral: bool
+) -> str:
+    """One row per `group` value with the buckets' sums as columns b0..b4 and their total
+    (`ins`), in one aggregate (see _cumulative_columns)."""
+    sums, columns = _cumulative_columns(amount, newer, "true", integral=integral)
     return (
-        f"SELECT x.k AS pid, {sums}, SUM(x.amt) AS ins FROM ("  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"SELECT {group} AS k, {bucket} AS bk, SUM({amount}) AS amt {source}"
-        f"GROUP BY {group}, 2) x GROUP BY x.k"
+        f"SELECT x.k AS pid, {columns}, COALESCE(x.t, 0) AS ins FROM ("  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"SELECT {group} AS k, {sums} {source}GROUP BY {group}) x"
     )
 
 
@@ -352,20 +413,21 @@ def _patient_sql(
         # Every posting counts: the running balances hold the sums per (patient, service
         # date); PATIENT_AR lines without a patient (none are posted) come from the ledger.
         net = (
-            f"SELECT b.patient_id AS pid, b.service_date AS sd, b.amount AS amt "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+            f"SELECT b.patient_id AS pid, b.service_date AS sd, b.amount_cents AS amt "  # noqa: S608 (identifiers and fragments built here; values are parameters)
             f"FROM {t['patient_bal']} b "
             f"{location_join('b')}"
         )
         if location_ids is None:
             net += (
-                f"UNION ALL SELECT e.patient_id, e.service_date, SUM(e.amount) "  # noqa: S608 (identifiers only)
+                f"UNION ALL SELECT e.patient_id, e.service_date, "  # noqa: S608 (identifiers only)
+                f"CAST(ROUND(SUM(e.amount) * 100) AS BIGINT) "
                 f"FROM {t['entry']} e WHERE e.patient_id IS NULL AND e.account = 'patient_ar' "
                 f"GROUP BY e.patient_id, e.service_date"
             )
     else:
         with_params.append(end)
         net = (
-            f"SELECT e.patient_id AS pid, e.service_date AS sd, SUM(e.amount) AS amt "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+            f"SELECT e.patient_id AS pid, e.service_date AS sd, SUM(e.amount) * 100 AS amt "  # noqa: S608 (identifiers and fragments built here; values are parameters)
             f"FROM {t['entry']} e "
             f"JOIN {t['txn']} t ON t.id = e.transaction_id AND t.posted_at < %s "
             f"{location_join('e')}"
@@ -377,12 +439,18 @@ def _patient_sql(
     # bucket k exactly min(o_k, max(cum_k - credit, 0)), cum_k being what is owed in bucket k
     # and every older bucket (the item-by-item sum telescopes to that). One aggregate over the
     # balances and arithmetic on five sums per patient: no window, no sort.
-    bucket_params: list[Any] = []
-    bucket = _bucket_case("sd", bucket_start_dates(as_of), bucket_params)
-    with_params += bucket_params
-    owed = ", ".join(
-        f"SUM(CASE WHEN bk = {k} THEN o ELSE 0 END) AS o{k}" for k in range(len(BUCKETS))
+    starts = bucket_start_dates(as_of)
+    with_params += starts
+    sums, owed = _cumulative_columns(
+        "amt",
+        ["sd >= %s AND amt > 0"] * len(starts),
+        "sd IS NOT NULL AND amt > 0",
+        integral=balances,
+        prefix="o",
     )
+    pool = "SUM(CASE WHEN sd IS NULL OR amt < 0 THEN amt END)"
+    if balances:
+        pool = f"CAST({pool} AS BIGINT)"
     oldest_first = list(range(len(BUCKETS) - 1, -1, -1))
     remaining = []
     for position, k in enumerate(oldest_first):
@@ -391,12 +459,10 @@ def _patient_sql(
     total_owed = " + ".join(f"o{k}" for k in range(len(BUCKETS)))
     with_clause = (
         f"WITH net AS ({net}), "  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        # per (patient, bucket) first, so the bucket CASE runs once per row, then per patient
-        f"owed AS (SELECT pid, SUM(p) AS p, {owed} FROM ("
-        f"SELECT pid, {bucket} AS bk, "
-        f"SUM(CASE WHEN sd IS NULL OR amt < 0 THEN amt ELSE 0 END) AS p, "
-        f"SUM(CASE WHEN sd IS NOT NULL AND amt > 0 THEN amt ELSE 0 END) AS o "
-        f"FROM net GROUP BY pid, 2) n GROUP BY pid), "
+        # one aggregate per patient: what is owed per bucket (cumulative sums), and the pool
+        f"owed AS (SELECT pid, COALESCE(p, 0) AS p, {owed} FROM ("
+        f"SELECT pid, {sums}, {pool} AS p "
+        f"FROM net GROUP BY pid) n), "
         f"fifo AS (SELECT pid, {', '.join(remaining)}, "
         f"p + {_least('c', total_owed)} AS leftover "
         f"FROM (SELECT owed.*, CASE WHEN p < 0 THEN -p ELSE 0 END AS c FROM owed) w)"
@@ -468,8 +534,9 @@ def _detail(
 def _row(
     values: Sequence[Any], *, key: str, name: str, mrn: str = "", public_id: str = ""
 ) -> AgingRow:
-    buckets = tuple(money(v) for v in values[: len(BUCKETS)])
-    insurance, patient = money(values[len(BUCKETS)]), money(values[len(BUCKETS) + 1])
+    buckets = tuple(from_cents(v) for v in values[: len(BUCKETS)])
+    insurance = from_cents(values[len(BUCKETS)])
+    patient = from_cents(values[len(BUCKETS) + 1])
     return AgingRow(
         key=key,
         name=name,
@@ -702,7 +769,7 @@ def total_outstanding(
         params += list(ids)  # the patients' locations; the claims' follow the date
     else:
         patientless = (
-            f"UNION ALL SELECT SUM(e.amount) FROM {t['entry']} e "  # noqa: S608 (identifiers only)
+            f"UNION ALL SELECT SUM(e.amount) * 100 FROM {t['entry']} e "  # noqa: S608 (identifiers only)
             f"WHERE e.patient_id IS NULL AND e.account = 'patient_ar' "
         )
     params.append(as_of)
@@ -710,12 +777,12 @@ def total_outstanding(
         params += sorted(location_ids) or [-1]
     sql = (
         f"SELECT SUM(part) FROM ("  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"SELECT SUM(b.amount) AS part FROM {t['patient_bal']} b {patient_location}"
+        f"SELECT SUM(b.amount_cents) AS part FROM {t['patient_bal']} b {patient_location}"
         f"{patientless}"
-        f"UNION ALL SELECT SUM(c.base + c.amount) FROM {t['claim_bal']} c "
+        f"UNION ALL SELECT SUM(c.outstanding_cents) FROM {t['claim_bal']} c "
         f"WHERE c.receivable AND c.date_of_service <= %s {claim_location}) parts"
     )
-    return money(_fetch(sql, params)[0][0])
+    return from_cents(_fetch(sql, params)[0][0])
 
 
 def ledger_balance(

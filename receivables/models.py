@@ -28,7 +28,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Cast, Round
+
+
+def _cents(expression: Any) -> Cast:
+    """An amount as whole cents (a bigint): the reports sum integers, several times cheaper
+    than numerics on PostgreSQL, and exact (ROUND guards SQLite's floating-point decimals)."""
+    return Cast(Round(expression * 100), models.BigIntegerField())
 
 
 class ClaimArBalance(models.Model):
@@ -49,6 +56,12 @@ class ClaimArBalance(models.Model):
     # From the claim's timeline: ever paid (or partially), ever rejected/denied/appealed/replaced.
     ever_paid = models.BooleanField(default=False, db_default=False)
     ever_not_clean = models.BooleanField(default=False, db_default=False)
+    # base + amount in cents, computed by the database on every write: what the aging reads.
+    outstanding_cents = models.GeneratedField(
+        expression=_cents(F("base") + F("amount")),
+        output_field=models.BigIntegerField(),
+        db_persist=True,
+    )
 
     class Meta:
         verbose_name = "claim A/R running balance"
@@ -76,6 +89,9 @@ class PatientArBalance(models.Model):
     )
     service_date = models.DateField(null=True, blank=True)
     amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    amount_cents = models.GeneratedField(
+        expression=_cents(F("amount")), output_field=models.BigIntegerField(), db_persist=True
+    )
 
     objects = PatientArBalanceQuerySet.as_manager()
 
