@@ -222,8 +222,8 @@ def rebuild(*, on_step: Callable[[str], None] | None = None) -> RebuildResult:
             f"INSERT INTO {t['claim_bal']} (claim_reference, amount) {_claim_sums_sql(t)}"
         )
         claims = cursor.rowcount
-        step("copying each claim's A/R attributes")
-        cursor.execute(triggers.refresh_all_sql(connection.vendor))
+        step("copying each claim's A/R attributes (and restoring their triggers)")
+        triggers.install(connection)
         step("clearing the patient balances")
         cursor.execute(f"DELETE FROM {t['patient_bal']}")  # noqa: S608 (identifiers only)
         step("summing patient A/R per patient and service date")
@@ -273,7 +273,8 @@ def differences(*, limit: int = 20) -> list[str]:
         ledger_patients = _nonzero((p, _date(d), a) for p, d, a in cursor.fetchall())
         cursor.execute(f"SELECT patient_id, service_date, amount FROM {t['patient_bal']}")  # noqa: S608
         running_patients = _nonzero((p, _date(d), a) for p, d, a in cursor.fetchall())
-    problems = _attribute_differences(t)
+    problems = [f"trigger {name} is missing" for name in triggers.missing(connection)]
+    problems += _attribute_differences(t)
     for label, ledger, running in (
         ("claim", ledger_claims, running_claims),
         ("patient", ledger_patients, running_patients),

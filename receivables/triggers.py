@@ -29,6 +29,9 @@ reference does.
 
 `install(connection)` (re)creates everything and backfills from the claims; receivables
 migration 0003 calls it. Changing the SQL here needs a new migration that calls `install` again.
+On SQLite, a later migration that makes Django rebuild one of the watched tables or the balance
+table (most AlterFields do: copy, drop, rename) should call `uninstall` before and `install`
+after, since SQLite checks every trigger's body when a table is renamed.
 `derived_rows_sql()` is the same derivation as a plain SELECT over every claim, which
 receivables.balances uses to rebuild and to check the table.
 """
@@ -429,6 +432,16 @@ def uninstall(connection: Any) -> None:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
-def refresh_all_sql(vendor: str) -> str:
-    """The backfill UPSERT (every claim's attributes onto its row), for rebuilds."""
-    return _backfill(vendor)
+def missing(connection: Any) -> list[str]:
+    """The names of the triggers that should exist and do not (a table rebuilt by a later
+    migration drops its triggers on SQLite): receivables.balances.differences reports them,
+    and `rebuild_ar_balances` puts them back."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+            wanted = [name for name, *_ in _PG_TRIGGERS]
+        else:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            wanted = list(_SQLITE_TRIGGERS)
+        present = {row[0] for row in cursor.fetchall()}
+    return [name for name in wanted if name not in present]

@@ -32,7 +32,8 @@ def uninstall_triggers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0003_kpi_indexes"),
+        # after billing's 0004: on SQLite it rebuilds the claims table, which drops its triggers
+        ("billing", "0004_claim_fewer_indexes"),
         ("receivables", "0002_kpi_indexes"),
     ]
 

@@ -30,6 +30,7 @@ from billing.tests.factories import ClaimFactory, EncounterFactory, PayerFactory
 from core.tests.factories import LocationFactory
 from patientaccounts.ledger import Line, Posting, journal_post
 from patientaccounts.models import LedgerAccount, TransactionKind
+from receivables import triggers
 from receivables.aging import Basis, GroupBy, compute_aging, total_outstanding
 from receivables.balances import differences, rebuild
 from receivables.kpis import first_pass_rows
@@ -186,6 +187,29 @@ def test_check_names_a_drifted_attribute_and_rebuild_restores_it(main_clinic):
     row = _row(claim)
     assert row.receivable
     assert not row.ever_paid
+
+
+@pytest.mark.django_db
+def test_migrations_leave_every_trigger_and_check_finds_a_lost_one(main_clinic):
+    from django.db import connection
+
+    assert triggers.missing(connection) == []
+    # when: a trigger is lost (as when a later migration rebuilds a table on SQLite)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("DROP TRIGGER recv_event_ins ON billing_claimevent")
+        else:
+            cursor.execute("DROP TRIGGER recv_event_ins")
+    claim = ClaimFactory(lines=1)
+    ClaimEvent.objects.create(claim=claim, at=timezone.now(), to_status=S.PAID)
+    # then: --check names it (and the flag it failed to set); a rebuild restores both
+    assert differences()[0] == "trigger recv_event_ins is missing"
+    with pytest.raises(CommandError, match="differ"):
+        call_command("rebuild_ar_balances", "--check")
+    call_command("rebuild_ar_balances", "--no-progress")
+    assert triggers.missing(connection) == []
+    assert _row(claim).ever_paid
+    assert differences() == []
 
 
 STATUSES = [S.DRAFT, S.READY, S.SUBMITTED, S.PAID, S.DENIED, S.VOID, S.CLOSED, S.RESUBMITTED]

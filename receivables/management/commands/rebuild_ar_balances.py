@@ -1,11 +1,13 @@
 """`python manage.py rebuild_ar_balances [--check] [--no-progress]`
 
 Rebuilds the running A/R balances (receivables.models: per claim reference, per patient and
-service date) from the ledger, in one transaction; running it again changes nothing
+service date) from the ledger, and the claim rows' attributes and their database triggers
+(receivables.triggers) from the claims, in one transaction; running it again changes nothing
 (idempotent). Every posting keeps them in step by itself (patientaccounts.ledger): rebuild after
 writing ledger rows some other way (bulk SQL imports, the A/R benchmark's seed) or to repair.
 
-`--check` changes nothing: it compares the running balances with the ledger's sums, prints
+`--check` changes nothing: it compares the running balances with the ledger's sums (and the
+claim attributes with the claims, and looks for the triggers), prints
 "A/R running balances match the ledger." and exits 0, or lists the first differences and exits 1.
 """
 
@@ -18,7 +20,7 @@ from tqdm import tqdm
 
 from receivables.balances import differences, rebuild
 
-REBUILD_STEPS = 5
+REBUILD_STEPS = 6
 
 
 class Command(BaseCommand):
