@@ -21,7 +21,8 @@ DETAIL_FIELDS = (
 COVERAGE_FIELDS = (
     "public_id", "payer_name", "payer_identifier", "plan_name", "member_id", "group_number",
     "subscriber_name", "subscriber_birth_date", "relationship", "effective_start",
-    "effective_end", "order", "is_active", "verified_at", "created_at", "updated_at",
+    "effective_end", "order", "is_active", "medicare_secondary_type", "verified_at", "created_at",
+    "updated_at",
 )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, create_model
 
 from api.access import SORTS
-from patients.models import ContactMethod, GenderIdentity, Relationship
+from patients.models import ContactMethod, GenderIdentity, MedicareSecondaryType, Relationship
 
 
 def _no_control_characters(value: str) -> str:
@@ -44,11 +44,13 @@ if TYPE_CHECKING:  # the choices come from the models' TextChoices at run time
     Contact: TypeAlias = str
     Relation: TypeAlias = str
     SortField: TypeAlias = str
+    MedicareSecondary: TypeAlias = str
 else:
     Gender = Literal[(*GenderIdentity.values, "")]
     Contact = Literal[tuple(ContactMethod.values)]
     Relation = Literal[tuple(Relationship.values)]
     SortField = Literal[tuple(SORTS)]
+    MedicareSecondary = Literal[(*MedicareSecondaryType.values, "")]
 
 
 class InputSchema(Schema):
@@ -116,6 +118,15 @@ class CoverageCreate(InputSchema):
         1, description="Order of benefits: 1 primary, 2 secondary, 3 tertiary."
     )
     is_active: bool = True
+    medicare_secondary_type: MedicareSecondary = Field(
+        "",
+        description=(
+            "Why Medicare is not the primary payer (X12 837P SBR05), needed on a Medicare "
+            "coverage that is secondary or tertiary: "
+            + "; ".join(f"{code} {label}" for code, label in MedicareSecondaryType.choices)
+            + "."
+        ),
+    )
 
     def values(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
@@ -317,6 +328,7 @@ class CoverageOut(Schema):
     effective_end: dt.date | None
     order: int
     is_active: bool
+    medicare_secondary_type: str
     verified_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -65,6 +65,23 @@ def test_reads_and_updates_a_coverage(api: Client, coverage: Coverage) -> None:
     assert set(event.fields) == {"plan_name", "effective_end"}
 
 
+def test_medicare_secondary_payer_type_is_written_and_read(api: Client, patient: Patient) -> None:
+    CoverageFactory(patient=patient, payer_name="Aetna")
+    body = {"payer_name": "Medicare Part B", "member_id": "1EG4TE5MK73", "order": 2,
+            "medicare_secondary_type": "12"}  # fmt: skip
+
+    created = send(api, "post", f"/api/v1/patients/{patient.public_id}/coverages", body)
+
+    assert created.status_code == 201, created.content
+    assert created.json()["medicare_secondary_type"] == "12"
+    url = f"/api/v1/coverages/{created.json()['public_id']}"
+    updated = send(api, "patch", url, {"medicare_secondary_type": "43"})
+    assert updated.json()["medicare_secondary_type"] == "43"
+    assert (
+        Coverage.objects.get(public_id=created.json()["public_id"]).medicare_secondary_type == "43"
+    )
+
+
 def test_patch_with_null_clears_a_coverage_date(api: Client, coverage: Coverage) -> None:
     Coverage.objects.filter(pk=coverage.pk).update(effective_start="2020-01-01")
 
@@ -93,6 +110,10 @@ def test_second_active_primary_is_refused_naming_order(api: Client, coverage: Co
         ({"payer_name": "A"}, "member_id"),
         ({"payer_name": "A", "member_id": "M", "copay": 20}, "copay"),
         ({"payer_name": "A", "member_id": "M", "effective_start": "2024-13-01"}, "effective_start"),
+        (
+            {"payer_name": "A", "member_id": "M", "medicare_secondary_type": "99"},
+            "medicare_secondary_type",
+        ),
     ],
 )
 def test_rejects_bad_coverage_fields(

@@ -149,3 +149,17 @@ def test_a_merged_away_record_points_to_the_survivor(
     assert survivor.mrn in old_page
     assert merged.mrn in new_page
     assert "alias from a merged record" in new_page
+
+
+def test_a_medicare_secondary_coverage_shows_its_payer_type(
+    client_as: Callable[[str], Client], patient: Patient
+) -> None:
+    CoverageFactory.create(patient=patient, payer_name="Aetna")
+    CoverageFactory.create(
+        patient=patient, payer_name="Medicare Part B", order=2, medicare_secondary_type="12"
+    )
+
+    html = client_as("frontdesk").get(url(patient)).content.decode()
+
+    assert "Medicare secondary: 12 " in html
+    assert html.count("Medicare secondary:") == 1
