@@ -359,19 +359,145 @@ def record_many(events: Iterable[Mapping[str, Any]]) -> list[AuditEvent]:
     arguments. For batch writers (imports) that would otherwise call `record()` per row.
 
     The rows, HMACs and chain are exactly those `record()` would write one by one; the batch
-    path only skips the per-object ORM work (HMACs in a tight loop with one keyed hash copied
-    per row, values adapted once per distinct value, raw executemany / multi-row VALUES)."""
+    path only skips the per-object ORM work: what repeats across a batch (the actor's user
+    columns, field lists, patient ids, short texts) is worked out once (`_event_rows`); each
+    row's HMAC payload is the canonical JSON `audit.chain.compute_hmac` hashes, assembled from
+    per-value encoded pieces (`_chain_batch`); PostgreSQL gets a binary COPY (`_insert_events`),
+    SQLite one executemany."""
     shared = _context_columns(request_context.current())
-    rows = [_event_row(**dict(spec), context_columns=shared) for spec in events]
+    rows = _event_rows(events, shared)
     if not rows:
         return []
     with transaction.atomic(savepoint=False):
         tail = _lock_and_read_tail()
-        _chain_rows(rows, tail)
+        _chain_batch(rows, tail)
         ids = _insert_events(rows, after=tail[0])
         created = _event_instances(rows, ids)
         _remember_tail(created[-1])
     return created
+
+
+_SPEC_KEYS = frozenset(
+    {
+        "actor",
+        "action",
+        "event",
+        "category",
+        "patient",
+        "patient_public_id",
+        "obj",
+        "object_type",
+        "object_id",
+        "outcome",
+        "reason",
+        "fields",
+        "username",
+    }
+)
+_REQUIRED_KEYS = frozenset({"actor", "action", "event", "category"})
+_SUCCESS = str(Outcome.SUCCESS)
+
+
+def _event_rows(
+    events: Iterable[Mapping[str, Any]], context_columns: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """`_event_row(**spec, context_columns=...)` for each spec, with what repeats across a
+    batch computed once per distinct value (an actor's user columns, field lists, patient
+    ids, short texts). A spec `_event_row` would refuse (unknown or missing arguments) goes to
+    it, which raises as `record()` does."""
+    rows: list[dict[str, Any]] = []
+    users: dict[int, tuple[Any, int | None, str | None, str]] = {}
+    field_lists: dict[tuple[Any, ...], list[str]] = {}
+    patient_ids: dict[Any, str | None] = {}
+    texts: dict[tuple[str, int], str] = {}
+    labels: dict[type, str] = {}
+    session_ref = context_columns["session_ref"]
+    ip = context_columns["ip"]
+    user_agent = context_columns["user_agent"]
+    request_id = context_columns["request_id"]
+
+    def short(value: Any, limit: int) -> str:
+        if type(value) is not str:
+            return _text(value, limit)
+        key = (value, limit)
+        found = texts.get(key)
+        if found is None:
+            found = texts[key] = _text(value, limit)
+        return found
+
+    for spec in events:
+        keys = spec.keys()
+        if not keys <= _SPEC_KEYS or not keys >= _REQUIRED_KEYS:
+            rows.append(_event_row(**dict(spec), context_columns=context_columns))
+            continue
+        actor = spec["actor"]
+        user = users.get(id(actor))
+        if user is None:
+            authenticated = actor is not None and getattr(actor, "is_authenticated", False)
+            user = users[id(actor)] = (
+                actor,  # held, so that its id is not reused by another object meanwhile
+                actor.pk if authenticated else None,
+                _text(actor.get_username(), 150) if authenticated else None,
+                _text(actor.role_slugs, 300) if authenticated else "",
+            )
+        _, user_id, username, roles = user
+        if username is None:
+            username = short(spec.get("username", ""), 150)
+        patient_public_id = spec.get("patient_public_id")
+        patient = spec.get("patient")
+        if patient is not None and patient_public_id is None:
+            patient_public_id = patient.public_id
+        if patient_public_id is None:
+            patient_column = None
+        else:
+            try:
+                patient_column = patient_ids[patient_public_id]
+            except KeyError:
+                patient_column = patient_ids[patient_public_id] = _normalise_uuid(patient_public_id)
+            except TypeError:  # not hashable: as _event_row does
+                patient_column = _normalise_uuid(patient_public_id)
+        object_type = spec.get("object_type", "")
+        object_id = spec.get("object_id", "")
+        obj = spec.get("obj")
+        if obj is not None:
+            if not object_type:
+                kind = type(obj)
+                object_type = labels.get(kind) or labels.setdefault(kind, obj._meta.label)
+            object_id = object_id or str(getattr(obj, "public_id", obj.pk))
+        fields = spec.get("fields", ())
+        if type(fields) is list or type(fields) is tuple:
+            key = tuple(fields)
+            try:
+                names = field_lists[key]
+            except KeyError:
+                names = field_lists[key] = sorted({_text(str(name)) for name in fields})
+            except TypeError:  # unhashable names
+                names = sorted({_text(str(name)) for name in fields})
+            names = list(names)
+        else:
+            names = sorted({_text(str(name)) for name in fields})
+        outcome = spec.get("outcome", _SUCCESS)
+        rows.append(
+            {
+                "user_id": user_id,
+                "username": username,
+                "roles": roles,
+                "session_ref": session_ref,
+                "patient_public_id": patient_column,
+                "action": str(spec["action"]),
+                "event": short(spec["event"], 60),
+                "category": str(spec["category"]),
+                "object_type": short(object_type, 60),
+                "object_id": short(object_id, 64),
+                "outcome": outcome if type(outcome) is str else str(outcome),
+                "ip": ip,
+                "user_agent": user_agent,
+                "request_id": request_id,
+                "reason": _text(spec.get("reason", "")),
+                "fields": names,
+            }
+        )
+    return rows
 
 
 def _chain_rows(rows: list[dict[str, Any]], tail: tuple[int, str]) -> None:
@@ -395,6 +521,94 @@ def _chain_rows(rows: list[dict[str, Any]], tail: tuple[int, str]) -> None:
         row["hmac"] = prev_hash = digest.hexdigest()
 
 
+_SORTED_CHAINED = tuple(sorted(CHAINED_FIELDS))
+# json.dumps' own string encoder (ensure_ascii=True, the C one when available).
+_json_string = json.encoder.encode_basestring_ascii
+# The chained fields that differ from row to row; the others mostly repeat across a batch.
+_VARYING = ("object_id", "occurred_at", "prev_hash", "sequence")
+_REPEATED = tuple(name for name in _SORTED_CHAINED if name not in _VARYING)
+_REPEATED_KEYS = tuple(name for name in _REPEATED if name != "fields")
+
+
+def _encoded(value: Any) -> str:
+    """A payload value as compute_hmac's json.dumps writes it (after `canonical`)."""
+    value = canonical(value) if type(value) is not str else value
+    if type(value) is list:
+        return "[" + ",".join(_json_string(item) for item in value) + "]"
+    return _json_string(value)
+
+
+def _payload_template(row: dict[str, Any]) -> tuple[str, ...]:
+    """The canonical JSON of `row` cut at the `_VARYING` values: the literal text before
+    each of them, in `_SORTED_CHAINED` order, and the text after the last."""
+    pieces: list[str] = []
+    literal = "{"
+    for number, name in enumerate(_SORTED_CHAINED):
+        literal += ("," if number else "") + _json_string(name) + ":"
+        if name in _VARYING:
+            pieces.append(literal)
+            literal = ""
+        else:
+            literal += _encoded(row.get(name))
+    pieces.append(literal + "}")
+    return tuple(pieces)
+
+
+# The order of the varying values in the payload (sorted keys), as `_payload_template` cuts it.
+_VARYING_ORDER = tuple(name for name in _SORTED_CHAINED if name in _VARYING)
+
+
+def _chain_batch(rows: list[dict[str, Any]], tail: tuple[int, str]) -> None:
+    """`_chain_rows` for a batch (the lock must be held): the same sequences, times and HMACs.
+    The payload hashed is `audit.chain.compute_hmac`'s canonical JSON byte for byte (keys
+    sorted, no separating spaces, ASCII escapes): the text of the values that repeat across a
+    batch is made once per distinct combination (`_payload_template`) and only the row's own
+    values (sequence, time, object id, previous HMAC) are encoded per row."""
+    if _VARYING_ORDER != ("object_id", "occurred_at", "prev_hash", "sequence"):
+        raise AssertionError("the payload's varying keys changed order")  # pragma: no cover
+    sequence, prev_hash = tail
+    keyed = hmac.new(settings.AUDIT_HMAC_KEY.encode(), digestmod=hashlib.sha256)
+    quote = _json_string
+    now = timezone.now
+    templates: dict[tuple[Any, ...], tuple[str, ...]] = {}
+    for row in rows:
+        sequence += 1
+        row["sequence"] = sequence
+        occurred_at = row["occurred_at"] = now()
+        row["prev_hash"] = prev_hash
+        try:
+            # The values are str or None (user_id: int or None; fields: a list): keyed with
+            # the type of user_id, equal keys encode alike.
+            fields = row.get("fields")
+            key = (
+                tuple(fields) if type(fields) is list else fields,
+                type(row.get("user_id")),
+                *map(row.get, _REPEATED_KEYS),
+            )
+            template = templates.get(key)
+            if template is None:
+                template = templates[key] = _payload_template(row)
+        except TypeError:  # a value that cannot be a key: no reuse
+            template = _payload_template(row)
+        object_id = row.get("object_id")
+        payload = (
+            template[0]
+            + (quote(object_id) if type(object_id) is str else _encoded(object_id))
+            + template[1]
+            + quote(occurred_at.isoformat(timespec="microseconds"))
+            + template[2]
+            + quote(prev_hash)
+            + template[3]
+            + '"'
+            + str(sequence)
+            + '"'
+            + template[4]
+        )
+        digest = keyed.copy()
+        digest.update(payload.encode())
+        row["hmac"] = prev_hash = digest.hexdigest()
+
+
 # Columns whose values need the field's adaptation for the database (the others are plain
 # str/int/None, passed as they are); the cached ones repeat across a batch.
 _ADAPTED = frozenset({"occurred_at", "patient_public_id", "ip", "fields"})
@@ -402,9 +616,35 @@ _CACHED = frozenset({"patient_public_id", "ip", "fields"})
 
 
 def _insert_events(rows: list[dict[str, Any]], *, after: int) -> dict[int, int]:
-    """INSERT the chained rows; {sequence: id} of the rows written (sequences after `after`)."""
+    """INSERT the chained rows; {sequence: id} of the rows written (sequences after `after`).
+    PostgreSQL: binary COPY (`_copy_events`); SQLite: executemany of the adapted values."""
     meta = AuditEvent._meta
     fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    ids: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _copy_events(cursor, table, columns, fields, rows)
+        else:
+            values = _adapted_values(fields, rows)
+            head = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
+            marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+            for start in range(0, len(values), 2000):
+                cursor.executemany(head + marks, values[start : start + 2000])
+        # The chain lock is held: every row after `after` is one of these.
+        cursor.execute(
+            f"SELECT sequence, id FROM {table} WHERE sequence > %s",  # noqa: S608
+            [after],
+        )
+        ids.update(cursor.fetchall())
+    return ids
+
+
+def _adapted_values(fields: Sequence[Any], rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """The rows' values in column order, adapted as the ORM adapts them (the cached columns
+    once per distinct value)."""
     names = [str(f.attname) for f in fields]
     prepare: list[tuple[int, Any, dict[Any, Any] | None]] = [
         (position, field, {} if field.attname in _CACHED else None)
@@ -425,27 +665,57 @@ def _insert_events(rows: list[dict[str, Any]], *, after: int) -> dict[int, int]:
                 adapted = cache[key] = field.get_db_prep_save(value, connection)
             line[position] = adapted
         values.append(line)
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    columns = ", ".join(quote(str(f.column)) for f in fields)
-    head = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
-    marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    ids: dict[int, int] = {}
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # COPY: no SQL text to build or parse per row (a long multi-row VALUES costs
-            # psycopg's client-side binding more than the database).
-            copy_rows(cursor, table, columns, values)
-        else:
-            for start in range(0, len(values), 2000):
-                cursor.executemany(head + marks, values[start : start + 2000])
-        # The chain lock is held: every row after `after` is one of these.
-        cursor.execute(
-            f"SELECT sequence, id FROM {table} WHERE sequence > %s",  # noqa: S608
-            [after],
-        )
-        ids.update(cursor.fetchall())
-    return ids
+    return values
+
+
+# PostgreSQL column types of the audit table -> the type psycopg dumps for binary COPY.
+_AUDIT_BINARY_TYPES = {
+    "bigint": "int8",
+    "integer": "int4",
+    "timestamp with time zone": "timestamptz",
+    "varchar": "varchar",
+    "text": "text",
+    "uuid": "uuid",
+    "inet": "inet",
+    "jsonb": "jsonb",
+}
+
+
+def _copy_events(
+    cursor: Any, table: str, columns: str, fields: Sequence[Any], rows: list[dict[str, Any]]
+) -> None:
+    """PostgreSQL: binary COPY of the chained rows, each value as the Python object psycopg's
+    binary dumper of its column type takes (the patient id as a UUID, the address as an
+    ipaddress object, the field names as the JSON list, times as aware datetimes): the
+    values the ORM would store, without text for the server to parse. A column of another
+    type (a later migration) sends the ORM-adapted values as text COPY instead."""
+    types = []
+    for field in fields:
+        kind = _AUDIT_BINARY_TYPES.get(str(field.db_type(connection)).split("(")[0].strip())
+        if kind is None:
+            copy_rows(cursor, table, columns, _adapted_values(fields, rows))
+            return
+        types.append(kind)
+    names = [str(f.attname) for f in fields]
+    convert: dict[str, Any] = {
+        "patient_public_id": uuid.UUID,
+        "ip": ipaddress.ip_address,
+    }
+    converted: list[tuple[int, Any, dict[Any, Any]]] = [
+        (position, convert[name], {}) for position, name in enumerate(names) if name in convert
+    ]
+    values = []
+    for row in rows:
+        line = [row[name] for name in names]
+        for position, function, cache in converted:
+            value = line[position]
+            if value is not None:
+                found = cache.get(value)
+                if found is None:
+                    found = cache[value] = function(value)
+                line[position] = found
+        values.append(line)
+    copy_rows(cursor, table, columns, values, types)
 
 
 def _event_instances(rows: list[dict[str, Any]], ids: dict[int, int]) -> list[AuditEvent]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import sys
 import tempfile
 import time
@@ -140,17 +141,36 @@ def seed_claims(claims: int, *, prefix: str, patients: int = 200) -> None:
     ClaimLine.objects.bulk_create(lines, batch_size=2000)
 
 
+def server_cpu_seconds() -> float | None:
+    """CPU seconds the PostgreSQL backend serving this connection has used (read from
+    /proc/<pid>/stat: the server must run on this machine), or None (SQLite, or no /proc)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def ingest_rate(
     path: Path, claims: int, *, profile: Path | None = None
 ) -> tuple[float, float, str, float]:
     """(claims/s, seconds, status, CPU microseconds per claim payment) of remittance_ingest:
     parse, match, post, end to end. The CPU time (this process; the database server's is not
-    in it on PostgreSQL) is the steadier figure on a loaded machine. With `profile`, the run
-    is profiled (cProfile; slower) and the statistics are written there."""
+    in it on PostgreSQL, and is printed beside it when it can be read) is the steadier figure
+    on a loaded machine. With `profile`, the run is profiled (cProfile; slower) and the
+    statistics are written there."""
     from remittance.services import remittance_ingest
 
     data = path.read_bytes()
     profiler = cProfile.Profile() if profile is not None else None
+    server = server_cpu_seconds()
     cpu = time.process_time()
     start = time.perf_counter()
     if profiler is not None:
@@ -160,6 +180,12 @@ def ingest_rate(
         profiler.disable()
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu
+    server_after = server_cpu_seconds()
+    if server is not None and server_after is not None:
+        say(
+            f"835 ingest: PostgreSQL server CPU {(server_after - server) / claims * 1e6:,.0f} us "
+            f"per claim payment (this process {cpu / claims * 1e6:,.0f} us)"
+        )
     if profiler is not None and profile is not None:
         profiler.dump_stats(str(profile))
     if report.matched != claims:
@@ -281,8 +307,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_on_fresh_database(kind: str, claims: int, *, profile: Path | None = None) -> int:
-    import os
-
     from bench.common import fresh_database
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

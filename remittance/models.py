@@ -141,10 +141,10 @@ class ClaimRemittance(BaseModel):
 
     class Meta:
         ordering = ["payment_id", "position"]
-        indexes = [
-            models.Index(fields=["claim"], name="remit_claimremit_claim_idx"),
-            models.Index(fields=["match_method"], name="remit_claimremit_match_idx"),
-        ]
+        # No index of its own beyond the foreign keys' (claim, patient, payment): the claim's
+        # was a second copy of the claim foreign key's, and no query filters on match_method
+        # (the unmatched queue reads UnmatchedRemittance); each was one more index entry per
+        # CLP for the 835 poster to write.
 
     def __str__(self) -> str:
         return f"CLP {self.patient_control_number} {self.paid}"
@@ -156,7 +156,12 @@ class LineRemittance(BaseModel):
     )
     position = models.PositiveSmallIntegerField()
     claim_line = models.ForeignKey(
-        "billing.ClaimLine", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "billing.ClaimLine",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # the partial index below: the 835 poster leaves it empty
     )
     qualifier = models.CharField(max_length=2)
     code = models.CharField(max_length=48)
@@ -172,6 +177,15 @@ class LineRemittance(BaseModel):
 
     class Meta:
         ordering = ["claim_remittance_id", "position"]
+        indexes = [
+            # Lookups by claim line (a claim line's PROTECT check) match only rows that have
+            # one; the rows the 835 poster writes have none and so cost no index entry.
+            models.Index(
+                fields=["claim_line"],
+                condition=models.Q(claim_line__isnull=False),
+                name="remit_line_claim_line_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"SVC {self.code} {self.paid}"

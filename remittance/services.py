@@ -38,8 +38,14 @@ amounts against unapplied): cash is never counted twice.
 
 Writing: the CLP/SVC/CAS rows, timeline events and denials go in with `remittance.bulk`'s raw
 INSERTs (executemany on SQLite, COPY on PostgreSQL), the claims' adjudication fields with
-one `update_rows` (an UPDATE from arrays on PostgreSQL); matching reads lean claim rows with
-one patient and payer instance per distinct person (`_with_people`).
+one `update_rows` (an UPDATE from arrays on PostgreSQL, from a binary COPY into a temporary
+table for large files); matching reads lean claim rows with one patient and payer instance per
+distinct person (`_with_people`). On PostgreSQL the CLP/SVC/CAS rows take their ids from their
+sequences up front and are written by `remittance.bulk.Writes` in a helper thread, with their
+foreign-key checks run early, while this thread works out the postings, statuses, timeline
+events, denials and audit events of the claims (`_Poster._plan_claims`): the server's work
+and the Python work overlap on the two cores. The ledger, claim, timeline, denial and audit
+writes follow in the same order as before, all in the file's one transaction.
 
 Claim statuses follow billing.models.ALLOWED: submitted → accepted → paid / partially paid /
 denied; a claim in a status that cannot take the new one keeps it (the report says so).
@@ -88,9 +94,21 @@ from patientaccounts.ledger import (
     journal_post_many,
     journal_reverse,
 )
-from patientaccounts.models import JournalTransaction, LedgerAccount, TransactionKind
+from patientaccounts.models import (
+    JournalEntry,
+    JournalTransaction,
+    LedgerAccount,
+    TransactionKind,
+)
 from patients.models import Coverage, Patient
-from remittance.bulk import ids_by_public_id, insert_rows, update_rows, uuid4_many
+from remittance.bulk import (
+    Writes,
+    allocate_ids,
+    ids_by_public_id,
+    insert_rows,
+    update_rows,
+    uuid4_many,
+)
 from remittance.models import (
     AdjustmentLevel,
     ClaimRemittance,
@@ -953,6 +971,25 @@ def _triplet(a: Adjustment) -> tuple[str, str, Decimal, Decimal | None]:
     return a.group, a.reason[:5], a.amount, a.quantity
 
 
+def _denial_causes() -> dict[str, str]:
+    """CARC -> denial cause (our reason table)."""
+    return dict(AdjustmentReason.objects.values_list("code", "denial_cause"))
+
+
+@dataclass
+class _ClaimPlan:
+    """What `_Poster._plan_claims` worked out for `_Poster._write_claims` to write."""
+
+    locked: dict[int, Claim]
+    now: dt.datetime
+    postings: list[Posting] = field(default_factory=list)
+    reversals: list[tuple[ClaimPayment835, Claim, Payment835, str]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+    denials: list[tuple[Claim, tuple[Any, ...]]] = field(default_factory=list)
+    changed: dict[int, Claim] = field(default_factory=dict)
+
+
 class _Poster:
     """Collects the rows of one file and writes them in bulk (inside the caller's atomic)."""
 
@@ -1020,13 +1057,32 @@ class _Poster:
             )
 
     def flush(self) -> None:
-        self._claim_remittances()
-        self._lines_and_adjustments()
-        self._provider_adjustments()
-        self._unmatched()
-        self._post_claims()
+        """Write everything. The claims are locked first; then, while the CLP/SVC/CAS rows
+        are written (and their foreign keys checked) by `remittance.bulk.Writes` in the
+        background on PostgreSQL, this thread works out the claims' postings, statuses and
+        denials (`_plan_claims`) and writes the ledger, claim, timeline, denial and audit
+        rows, none of which reads the CLP/SVC/CAS rows (their foreign keys to them are
+        checked at COMMIT); the connection runs one statement at a time, so the two threads'
+        statements interleave while each one's Python work overlaps the other's server work.
+        Filling secondary claims reads the CLP rows: it waits for the writes."""
+        locked = _lock_claims([m.claim for m in self.matches if m.claim is not None])
+        reasons = _denial_causes()
+        # ids for the rows others point to, taken before the writes start (PostgreSQL)
+        claim_ids = allocate_ids(ClaimRemittance, len(self.clps))
+        line_ids = allocate_ids(LineRemittance, sum(len(clp.lines) for clp in self.clps))
+        with Writes() as writes:
+            self._claim_remittances(writes, claim_ids)
+            self._lines_and_adjustments(writes, line_ids)
+            writes.check_constraints(ClaimRemittance, LineRemittance, RemittanceAdjustment)
+            plan = self._plan_claims(locked, reasons)
+            self._provider_adjustments()
+            self._unmatched()
+            self._write_claims(plan, writes)
+        self._finish(plan)
 
-    def _claim_remittances(self) -> None:
+    def _claim_remittances(self, writes: Writes, allocated: list[int] | None) -> None:
+        """The CLP rows; `allocated`: their ids (PostgreSQL), else read back after the
+        INSERT."""
         now = self.now
         counters: dict[int, int] = defaultdict(int)
         rows = []
@@ -1062,11 +1118,22 @@ class _Poster:
                     clp.is_denied,
                 )
             )
-        insert_rows(ClaimRemittance, _CLAIM_REMITTANCE_COLUMNS, rows)
+        if allocated is not None:
+            writes.insert(
+                ClaimRemittance,
+                ("id", *_CLAIM_REMITTANCE_COLUMNS),
+                [(pk, *row) for pk, row in zip(allocated, rows, strict=True)],
+                via=insert_rows,
+            )
+            self.claim_ids = allocated
+            return
+        writes.insert(ClaimRemittance, _CLAIM_REMITTANCE_COLUMNS, rows, via=insert_rows)
         ids = ids_by_public_id(ClaimRemittance, payment__file=self.file_row)
         self.claim_ids = [ids[public_id] for public_id in self.public_ids]
 
-    def _lines_and_adjustments(self) -> None:
+    def _lines_and_adjustments(self, writes: Writes, allocated: list[int] | None) -> None:
+        """The SVC rows and the CAS rows (claim and line level); `allocated`: the SVC rows'
+        ids (PostgreSQL), else read back after their INSERT."""
         now = self.now
         line_ids = uuid4_many(sum(len(clp.lines) for clp in self.clps))
         fresh_line_id = iter(line_ids)
@@ -1097,9 +1164,18 @@ class _Poster:
                         ",".join(line.remark_codes)[:100],
                     )
                 )
-        insert_rows(LineRemittance, _LINE_COLUMNS, rows)
-        ids = ids_by_public_id(LineRemittance, claim_remittance__payment__file=self.file_row)
-        line_pk = iter([ids[public_id] for public_id in line_ids])
+        if allocated is not None:
+            writes.insert(
+                LineRemittance,
+                ("id", *_LINE_COLUMNS),
+                [(pk, *row) for pk, row in zip(allocated, rows, strict=True)],
+                via=insert_rows,
+            )
+            line_pk = iter(allocated)
+        else:
+            writes.insert(LineRemittance, _LINE_COLUMNS, rows, via=insert_rows)
+            ids = ids_by_public_id(LineRemittance, claim_remittance__payment__file=self.file_row)
+            line_pk = iter([ids[public_id] for public_id in line_ids])
         adjustments: list[tuple[Any, ...]] = []
         claim_level, line_level = AdjustmentLevel.CLAIM.value, AdjustmentLevel.LINE.value
         fresh = iter(
@@ -1121,7 +1197,7 @@ class _Poster:
                     adjustments.append(
                         (next(fresh), now, now, claim_id, line_id, line_level, *_triplet(a))
                     )
-        insert_rows(RemittanceAdjustment, _ADJUSTMENT_COLUMNS, adjustments)
+        writes.insert(RemittanceAdjustment, _ADJUSTMENT_COLUMNS, adjustments, via=insert_rows)
 
     def _provider_adjustments(self) -> None:
         if not self.plb_rows:
@@ -1150,15 +1226,19 @@ class _Poster:
             journal_post_many(actor=self.actor, postings=postings)
 
     def _post_claims(self) -> None:
+        """Post the matched claim payments (`unmatched_resolve`'s way in; `flush` runs the
+        same steps around the background writes)."""
         locked = _lock_claims([m.claim for m in self.matches if m.claim is not None])
-        reasons = dict(AdjustmentReason.objects.values_list("code", "denial_cause"))
-        postings: list[Posting] = []
-        reversals: list[tuple[ClaimPayment835, Claim, Payment835, str]] = []
-        events: list[tuple[Any, ...]] = []
-        audits: list[dict[str, Any]] = []
-        denials: list[tuple[Claim, tuple[Any, ...]]] = []
-        changed: dict[int, Claim] = {}
-        now = timezone.now()
+        plan = self._plan_claims(locked, _denial_causes())
+        self._write_claims(plan)
+        self._finish(plan)
+
+    def _plan_claims(self, locked: dict[int, Claim], reasons: dict[str, str]) -> _ClaimPlan:
+        """What posting the matched claim payments writes, worked out in Python (no query):
+        ledger postings, reversals, the claims' new figures and statuses, timeline events,
+        denials and the claims' audit events."""
+        plan = _ClaimPlan(locked=locked, now=timezone.now())
+        now = plan.now
         total = len(self.claim_ids)
         for number, (claim_id, clp, payment, match) in enumerate(
             zip(self.claim_ids, self.clps, self.payments, self.matches, strict=True), start=1
@@ -1169,7 +1249,7 @@ class _Poster:
             key = f"835:{self.sha[:40]}:{claim_id}"
             denied = _denied_line_positions(clp)
             if clp.is_reversal:
-                reversals.append((clp, claim, payment, key))
+                plan.reversals.append((clp, claim, payment, key))
             else:
                 posting = _posting(
                     clp=clp,
@@ -1182,22 +1262,32 @@ class _Poster:
                     denied=denied,
                 )
                 if posting is not None:
-                    postings.append(posting)
+                    plan.postings.append(posting)
             claim.paid_amount += clp.paid
             claim.patient_responsibility += clp.patient_responsibility
             if clp.payer_claim_number and not claim.payer_claim_number:
                 claim.payer_claim_number = clp.payer_claim_number[:50]
-            changed[claim.pk] = claim
-            events += self._status(claim, clp, payment, now, audits, denied)
+            plan.changed[claim.pk] = claim
+            plan.events += self._status(claim, clp, payment, now, plan.audits, denied)
             denial = self._denial(claim, claim_id, clp, payment, reasons, denied)
             if denial is not None:
-                denials.append((claim, denial))
+                plan.denials.append((claim, denial))
             if self.progress is not None and number % 1000 == 0:
                 self.progress(number, total)
-        journal_post_many(actor=self.actor, postings=postings)
-        for clp, claim, payment, key in reversals:
+        return plan
+
+    def _write_claims(self, plan: _ClaimPlan, writes: Writes | None = None) -> None:
+        """Write what `_plan_claims` worked out. With `writes` (the file's background writes),
+        the ledger rows' foreign keys are checked there as soon as they are written, while
+        this thread goes on."""
+        now = plan.now
+        journal_post_many(actor=self.actor, postings=plan.postings)
+        if writes is not None:
+            writes.check_constraints(JournalTransaction, JournalEntry)
+        for clp, claim, payment, key in plan.reversals:
             self._reverse(clp, claim, payment, key)
-        _update_claims(list(changed.values()), now)
+        _update_claims(list(plan.changed.values()), now)
+        events = plan.events
         insert_rows(
             ClaimEvent,
             _EVENT_COLUMNS,
@@ -1206,6 +1296,7 @@ class _Poster:
                 for public_id, event in zip(uuid4_many(len(events)), events, strict=True)
             ],
         )
+        denials = plan.denials
         denial_ids = uuid4_many(len(denials))
         insert_rows(
             Denial,
@@ -1216,6 +1307,7 @@ class _Poster:
             ],
         )
         label = Denial._meta.label
+        audits = plan.audits
         audits += [
             {
                 "actor": self.actor,
@@ -1231,8 +1323,11 @@ class _Poster:
             for public_id, (claim, _) in zip(denial_ids, denials, strict=True)
         ]
         record_many(audits)
-        self._secondary_claims(locked.values())
+
+    def _finish(self, plan: _ClaimPlan) -> None:
+        self._secondary_claims(plan.locked.values())
         if self.progress is not None:
+            total = len(self.claim_ids)
             self.progress(total, total)
 
     def _secondary_claims(self, claims: Iterable[Claim]) -> None:

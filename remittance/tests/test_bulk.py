@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from django.db import connection, models, transaction
 from django.utils import timezone
 
@@ -187,8 +188,10 @@ def test_insert_rows_writes_every_kind_of_value_as_the_orm_does(make_claim):
     assert claim.pk
 
 
-def test_update_rows_writes_what_save_writes(make_claim):
-    # given two equal claims
+@pytest.mark.parametrize("copy_from", [1, 10**9], ids=["copy-into-temporary", "unnest"])
+def test_update_rows_writes_what_save_writes(make_claim, monkeypatch, copy_from):
+    # given two equal claims (and, on PostgreSQL, either way of sending the values)
+    monkeypatch.setattr(bulk, "_COPY_UPDATE_FROM", copy_from)
     first, second = make_claim("BK0000010"), make_claim("BK0000011")
     stamp = first.created_at
     changes = {
