@@ -19,6 +19,10 @@ are written for both databases:
 * PostgreSQL: statement-level triggers with transition tables (one set-based UPSERT per
   statement, however many claims it touched), rows applied in claim-reference order like
   receivables.balances applies postings, so concurrent writers lock balance rows in one order.
+  The one exception is the claims' UPDATE trigger: row-level, `AFTER UPDATE OF` the source
+  columns with a WHEN clause comparing them (and the receivable flag) old with new, so the
+  835 poster's status changes, which change none of them, cost a comparison in C and no
+  function call, and no transition tables of wide claim rows are kept.
 * SQLite: row-level triggers (`AFTER UPDATE OF` the columns that matter).
 
 Sources watched: billing_claim (insert, update, delete), billing_encounter (insert, update:
@@ -70,15 +74,11 @@ ATTRIBUTES = (
 FLAGS = ("ever_paid", "ever_not_clean")
 
 _PG_TRIGGERS = (
-    # (trigger, table, event, referencing, function)
+    # (trigger, table, event, transition tables, function); all statement-level but one
     ("recv_claim_ins", CLAIM, "INSERT", "NEW TABLE AS new_rows", "recv_claim_sync"),
-    (
-        "recv_claim_upd",
-        CLAIM,
-        "UPDATE",
-        "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-        "recv_claim_sync",
-    ),
+    # row-level, see _pg_install: most claim updates (an 835's status changes) touch no
+    # source column, and its WHEN clause lets PostgreSQL skip them without calling anything
+    ("recv_claim_upd", CLAIM, "UPDATE", "", "recv_claim_row_sync"),
     ("recv_claim_del", CLAIM, "DELETE", "OLD TABLE AS old_rows", "recv_claim_sync"),
     ("recv_encounter_ins", ENCOUNTER, "INSERT", "NEW TABLE AS new_rows", "recv_encounter_sync"),
     ("recv_event_ins", EVENT, "INSERT", "NEW TABLE AS new_rows", "recv_event_sync"),
@@ -171,6 +171,10 @@ SOURCE_COLUMNS = (
 )
 
 
+# An UPDATE that sets none of these columns cannot change a claim's row.
+_WATCHED = (*SOURCE_COLUMNS, "status")
+
+
 def _pg_changed(old: str, new: str) -> str:
     mine = ", ".join(f"{old}.{name}" for name in SOURCE_COLUMNS)
     theirs = ", ".join(f"{new}.{name}" for name in SOURCE_COLUMNS)
@@ -238,13 +242,6 @@ def _pg_functions() -> list[str]:
     detach = _DETACH.format(false="false")
     pg_flags: dict[str, Any] = {"vendor": "postgresql", "flags": True}
     pg_plain: dict[str, Any] = {"vendor": "postgresql", "flags": False}
-    # A claim whose control number changed gets a new row: with its timeline flags.
-    renumbered = (
-        "new_rows n JOIN old_rows o ON o.id = n.id "
-        "AND o.patient_control_number <> n.patient_control_number"
-    )
-    moved = "new_rows n JOIN old_rows o ON o.id = n.id"
-    differs = _pg_changed("o", "n")
     claim_sync = f"""
 CREATE OR REPLACE FUNCTION recv_claim_sync() RETURNS trigger
 LANGUAGE plpgsql SET jit = off AS $$
@@ -253,22 +250,20 @@ BEGIN
         UPDATE {BAL} b SET {detach} WHERE b.claim_id IN (SELECT id FROM old_rows);
         RETURN NULL;
     END IF;
-    IF TG_OP = 'INSERT' THEN
-        {_upsert(_select("n", "new_rows n", flags=True) + " ORDER BY 1", **pg_flags)};
-        RETURN NULL;
-    END IF;
-    -- Most updates (an 835 moving claims to paid) change no source column: one hash join of
-    -- the two transition tables finds that out, and nothing else runs. (count(*), not EXISTS:
-    -- under EXISTS the planner nests the loops, hoping to stop early.)
-    IF (SELECT count(*) FROM {renumbered}) > 0 THEN
-        UPDATE {BAL} b SET {detach}
-        FROM old_rows o JOIN new_rows n ON n.id = o.id
-        WHERE o.patient_control_number <> n.patient_control_number
-            AND b.claim_reference = o.patient_control_number;
-        {_upsert(_select("n", renumbered, flags=True) + " ORDER BY 1", **pg_flags)};
-    END IF;
-    IF (SELECT count(*) FROM {moved} WHERE {differs}) > 0 THEN
-        {_upsert(_select("n", moved, flags=False, where=differs) + " ORDER BY 1", **pg_plain)};
+    {_upsert(_select("n", "new_rows n", flags=True) + " ORDER BY 1", **pg_flags)};
+    RETURN NULL;
+END $$"""
+    # One updated claim whose source columns changed (the trigger's WHEN clause): its row
+    # follows; a claim whose control number changed leaves the old row to the ledger's amount.
+    claim_row_sync = f"""
+CREATE OR REPLACE FUNCTION recv_claim_row_sync() RETURNS trigger
+LANGUAGE plpgsql SET jit = off AS $$
+BEGIN
+    IF OLD.patient_control_number <> NEW.patient_control_number THEN
+        UPDATE {BAL} b SET {detach} WHERE b.claim_reference = OLD.patient_control_number;
+        {_upsert(_select("NEW", "(SELECT 1) one", flags=True), **pg_flags)};
+    ELSE
+        {_upsert(_select("NEW", "(SELECT 1) one", flags=False), **pg_plain)};
     END IF;
     RETURN NULL;
 END $$"""
@@ -319,17 +314,24 @@ BEGIN
     WHERE c.id IN (SELECT claim_id FROM old_rows) AND b.claim_id = c.id;
     RETURN NULL;
 END $$"""
-    return [claim_sync, encounter_sync, prior_sync, event_sync]
+    return [claim_sync, claim_row_sync, encounter_sync, prior_sync, event_sync]
 
 
 def _pg_install() -> list[str]:
     statements = _pg_functions()
     for name, table, event, referencing, function in _PG_TRIGGERS:
         statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-        statements.append(
-            f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {referencing} "
-            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
-        )
+        if referencing:
+            statements.append(
+                f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {referencing} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+            )
+        else:  # the claims' update trigger
+            statements.append(
+                f"CREATE TRIGGER {name} AFTER UPDATE OF {', '.join(_WATCHED)} ON {table} "
+                f"FOR EACH ROW WHEN ({_pg_changed('OLD', 'NEW')}) "
+                f"EXECUTE FUNCTION {function}()"
+            )
     return statements
 
 
@@ -422,6 +424,7 @@ def uninstall(connection: Any) -> None:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
             for function in (
                 "recv_claim_sync",
+                "recv_claim_row_sync",
                 "recv_encounter_sync",
                 "recv_prior_sync",
                 "recv_event_sync",

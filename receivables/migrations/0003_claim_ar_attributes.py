@@ -32,8 +32,9 @@ def uninstall_triggers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        # after billing's 0004: on SQLite it rebuilds the claims table, which drops its triggers
-        ("billing", "0004_claim_fewer_indexes"),
+        # after billing 0004 and 0005: on SQLite they rebuild the claims and claim-event tables,
+        # which drops the triggers on them
+        ("billing", "0005_fewer_event_indexes"),
         ("receivables", "0002_kpi_indexes"),
     ]
 
