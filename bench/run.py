@@ -124,7 +124,7 @@ def billing_benchmarks(database: str, *, quick: bool, full: bool) -> list[Sectio
     sections = [
         billing_837.run(claims=claims, full=full, validate=not quick),
         billing_837.run_export(claims=claims, full=full, validate=not quick),
-        billing_835.run(quick=quick, full=full),
+        billing_835.run_in_fresh_process(quick=quick, full=full),
     ]
     if database == "postgresql" or quick:
         ar_claims = 2_000 if quick else 250_000

@@ -785,6 +785,50 @@ def total_outstanding(
     return from_cents(_fetch(sql, params)[0][0])
 
 
+def outstanding_and_first_pass(
+    *, as_of: dt.date, since: dt.datetime, until: dt.datetime, location_ids: Collection[int] | None
+) -> tuple[Decimal, int, int]:
+    """For today (or later): the aging's total (as `total_outstanding`) and the first-pass
+    counts of original claims submitted in [since, until) (as receivables.kpis.first_pass_rows),
+    from one scan of the claims' balance rows: what the KPI page needs of the claims."""
+    if not covers_every_posting(as_of):
+        raise ValueError("as_of: the running balances serve today or later only.")
+    t = _tables()
+    params: list[Any] = []
+    patient_location = patientless = claim_location = ""
+    if location_ids is not None:
+        ids = sorted(location_ids) or [-1]
+        patient_location = (
+            f"JOIN {t['patient']} p ON p.id = b.patient_id "
+            f"AND p.home_location_id IN ({_placeholders(ids)}) "
+        )
+        claim_location = f"WHERE c.location_id IN ({_placeholders(ids)}) "
+        params += list(ids)
+    else:
+        patientless = (
+            f"UNION ALL SELECT SUM(e.amount) * 100 FROM {t['entry']} e "  # noqa: S608 (identifiers only)
+            f"WHERE e.patient_id IS NULL AND e.account = 'patient_ar' "
+        )
+    params += [as_of, since, until, since, until]
+    if location_ids is not None:
+        params += sorted(location_ids) or [-1]
+    in_period = "c.original AND c.submitted_at >= %s AND c.submitted_at < %s"
+    sql = (
+        f"SELECT (SELECT SUM(part) FROM ("  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"SELECT SUM(b.amount_cents) AS part FROM {t['patient_bal']} b {patient_location}"
+        f"{patientless}) parts), x.ins, x.submitted, x.clean FROM ("
+        f"SELECT SUM(CASE WHEN c.receivable AND c.date_of_service <= %s "
+        f"THEN c.outstanding_cents END) AS ins, "
+        f"SUM(CASE WHEN {in_period} THEN 1 ELSE 0 END) AS submitted, "
+        f"SUM(CASE WHEN {in_period} AND c.ever_paid AND NOT c.ever_not_clean "
+        f"THEN 1 ELSE 0 END) AS clean "
+        f"FROM {t['claim_bal']} c {claim_location}) x"
+    )
+    patients, insurance, submitted, clean = _fetch(sql, params)[0]
+    total = from_cents(patients) + from_cents(insurance)
+    return total, int(submitted or 0), int(clean or 0)
+
+
 def ledger_balance(
     *, account: str, as_of: dt.date, location_ids: Collection[int] | None = None
 ) -> Decimal:

@@ -36,7 +36,14 @@ from typing import Any
 from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import TruncMonth
 
-from receivables.aging import local_day_start, money, total_outstanding, without_jit
+from receivables.aging import (
+    covers_every_posting,
+    local_day_start,
+    money,
+    outstanding_and_first_pass,
+    total_outstanding,
+    without_jit,
+)
 
 ADJUDICATED = ("paid", "partially_paid", "denied")
 MONEY_KINDS = (
@@ -238,10 +245,19 @@ def compute_kpis(
         else:
             ledger = ledger_rows(**scope)[0]  # type: ignore[arg-type]
             gross_sum = charge_rows(**scope)[0]["gross"]  # type: ignore[arg-type]
-            first_pass = first_pass_rows(**scope)[0]  # type: ignore[arg-type]
         # A claim adjudicated in two months counts once in the period: its own query.
         adjudication = adjudication_rows(**scope)[0]  # type: ignore[arg-type]
-        total_ar = total_outstanding(as_of=end, location_ids=location_ids)
+        if monthly is None and covers_every_posting(end):
+            # the total A/R and the first-pass counts from one scan of the claims' rows
+            since, until = _bounds(start, end)
+            total_ar, first_submitted, first_clean = outstanding_and_first_pass(
+                as_of=end, since=since, until=until, location_ids=location_ids
+            )
+            first_pass = {"submitted": first_submitted, "clean": first_clean}
+        else:
+            if monthly is None:
+                first_pass = first_pass_rows(**scope)[0]  # type: ignore[arg-type]
+            total_ar = total_outstanding(as_of=end, location_ids=location_ids)
     gross = money(gross_sum)
     cash = money(ledger["cash"])
     contractual = money(ledger["contractual"])

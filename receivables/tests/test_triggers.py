@@ -31,7 +31,13 @@ from core.tests.factories import LocationFactory
 from patientaccounts.ledger import Line, Posting, journal_post
 from patientaccounts.models import LedgerAccount, TransactionKind
 from receivables import triggers
-from receivables.aging import Basis, GroupBy, compute_aging, total_outstanding
+from receivables.aging import (
+    Basis,
+    GroupBy,
+    compute_aging,
+    outstanding_and_first_pass,
+    total_outstanding,
+)
 from receivables.balances import differences, rebuild
 from receivables.kpis import first_pass_rows
 from receivables.models import ClaimArBalance
@@ -298,4 +304,16 @@ def test_property_rows_follow_every_write_and_reports_equal_the_scans(world, ops
             _reports_agree(location_ids={location.pk})
         row = first_pass_rows(start=start, end=today, location_ids=None, by_month=False)[0]
         assert (row["submitted"], row["clean"] or 0) == _first_pass_from_timeline(start, today)
+        # the KPI page's single scan gives the same total and counts, in every scope
+        since = timezone.make_aware(dt.datetime.combine(start, dt.time.min))
+        until = timezone.make_aware(dt.datetime.combine(today, dt.time.min)) + dt.timedelta(1)
+        for scope in (None, *({location.pk} for location in world["locations"])):
+            counts = first_pass_rows(start=start, end=today, location_ids=scope, by_month=False)
+            assert outstanding_and_first_pass(
+                as_of=today, since=since, until=until, location_ids=scope
+            ) == (
+                total_outstanding(as_of=today, from_ledger=True, location_ids=scope),
+                counts[0]["submitted"],
+                counts[0]["clean"] or 0,
+            )
         transaction.set_rollback(True)
