@@ -211,23 +211,13 @@ def settle() -> None:
 
 
 def run_in_fresh_process(*, quick: bool, full: bool) -> Section:
-    """`run()` in a new interpreter (multiprocessing "spawn") on the same database, as a
-    background worker process ingests a file in the deployed system: bench/run.py's suite
+    """`run()` in a new interpreter on the same database (bench.common.in_fresh_process), as
+    a background worker process ingests a file in the deployed system: bench/run.py's suite
     runs the 837 benchmarks first, and their process state (pyx12's maps, hundreds of
     thousands of objects) made the same ingest cost a third more CPU in that process."""
-    import multiprocessing
+    from bench.common import in_fresh_process
 
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(1) as pool:
-        return pool.apply(_run_in_child, (quick, full))
-
-
-def _run_in_child(quick: bool, full: bool) -> Section:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    return run(quick=quick, full=full)
+    return in_fresh_process("bench.billing_835", "run", quick=quick, full=full)
 
 
 def ingest_available() -> bool:

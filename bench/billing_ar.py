@@ -457,6 +457,11 @@ def run(
     say(f"A/R: running balances rebuilt in {balances_seconds:.1f} s")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+    # As a web worker after loading (config/wsgi.py): what exists now is out of the GC's way.
+    import gc
+
+    gc.collect()
+    gc.freeze()
     counts = {
         "claims": Claim.objects.count(),
         "charge lines": ChargeLine.objects.count(),

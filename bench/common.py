@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -184,3 +185,25 @@ def write_section(kind: str, body: str, path: Path = PERFORMANCE_MD) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def in_fresh_process(module: str, function: str, **kwargs: Any) -> Any:
+    """`module.function(**kwargs)` in a new interpreter (multiprocessing "spawn"), with Django
+    set up on the same database: the state of the process that ran earlier benchmarks (big
+    libraries' data, GC pressure) does not leak into this one, as it would not into a web or
+    background worker of the deployed system."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(_call_in_child, (module, function, kwargs))
+
+
+def _call_in_child(module: str, function: str, kwargs: dict[str, Any]) -> Any:
+    import importlib
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    return getattr(importlib.import_module(module), function)(**kwargs)
