@@ -680,9 +680,11 @@ def compute_aging(
     fifo_total = " + ".join([*(f"r{k}" for k in range(width)), "leftover"])
     sums = ", ".join(f"SUM(u.b{k}) AS b{k}" for k in range(width))
     bucket_total = " + ".join(f"u.b{k}" for k in range(width))
+    # the total is rounded to whole cents, as every figure is: the ledger scan's sums of
+    # SQLite's floating-point amounts would otherwise break ties in the ordering by noise
     grouped = (
         f"SELECT u.pid AS patient_id, {sums}, SUM(u.ins) AS insurance, "  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"SUM(u.pat) AS patient, SUM({bucket_total}) AS total FROM ("
+        f"SUM(u.pat) AS patient, ROUND(SUM({bucket_total})) AS total FROM ("
         f"SELECT pid, {fifo_columns}, 0 AS ins, {fifo_total} AS pat FROM fifo "
         f"UNION ALL SELECT i.pid, {', '.join(f'i.b{k}' for k in range(width))}, i.ins, 0 "
         f"FROM ({insurance}) i) u GROUP BY u.pid"

@@ -187,7 +187,7 @@ def rekey_patient_balances(rows: QuerySet[PatientArBalance], *, patient_id: int)
 
 def _claim_sums_sql(t: dict[str, str]) -> str:
     return (
-        f"SELECT t.claim_reference, SUM(e.amount) FROM {t['entry']} e "  # noqa: S608 (identifiers only)
+        f"SELECT t.claim_reference AS ref, SUM(e.amount) AS amount FROM {t['entry']} e "  # noqa: S608 (identifiers only)
         f"JOIN {t['txn']} t ON t.id = e.transaction_id "
         f"WHERE e.account = '{INSURANCE_AR}' AND t.kind <> '{CHARGE}' AND t.claim_reference > '' "
         f"GROUP BY t.claim_reference"
@@ -212,20 +212,36 @@ def rebuild(*, on_step: Callable[[str], None] | None = None) -> RebuildResult:
     """Recompute both balance tables from the ledger (one transaction, idempotent)."""
     t = _tables()
     step = on_step or (lambda _label: None)
+    names = ", ".join(triggers.ATTRIBUTES + triggers.FLAGS)
     with db_transaction.atomic(), connection.cursor() as cursor:
+        step("clearing the balances")
         if connection.vendor == "postgresql":
-            cursor.execute(f"LOCK TABLE {t['claim_bal']}, {t['patient_bal']} IN EXCLUSIVE MODE")
-        step("clearing the claim balances")
-        cursor.execute(f"DELETE FROM {t['claim_bal']}")  # noqa: S608 (identifiers only)
-        step("summing insurance A/R per claim")
+            # TRUNCATE (a new, compact file; it also holds off concurrent postings until COMMIT):
+            # every row written below exists in one version, so the report's scans stay short.
+            # (pending deferred foreign-key checks of this transaction would refuse TRUNCATE:
+            # run them now, then defer again, as Django's foreign keys are)
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(f"TRUNCATE {t['claim_bal']}, {t['patient_bal']}")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        else:
+            cursor.execute(f"DELETE FROM {t['claim_bal']}")  # noqa: S608 (identifiers only)
+            cursor.execute(f"DELETE FROM {t['patient_bal']}")  # noqa: S608 (identifiers only)
+        step("summing insurance A/R per claim, with each claim's A/R attributes")
+        # each claim with its ledger sum, then the references without a claim: one row version
         cursor.execute(
-            f"INSERT INTO {t['claim_bal']} (claim_reference, amount) {_claim_sums_sql(t)}"
+            f"INSERT INTO {t['claim_bal']} (claim_reference, {names}, amount) "  # noqa: S608 (identifiers only)
+            f"SELECT d.*, COALESCE(l.amount, 0) FROM ({triggers.derived_rows_sql()}) d "
+            f"LEFT JOIN ({_claim_sums_sql(t)}) l ON l.ref = d.claim_reference"
         )
         claims = cursor.rowcount
-        step("copying each claim's A/R attributes (and restoring their triggers)")
-        triggers.install(connection)
-        step("clearing the patient balances")
-        cursor.execute(f"DELETE FROM {t['patient_bal']}")  # noqa: S608 (identifiers only)
+        cursor.execute(
+            f"INSERT INTO {t['claim_bal']} (claim_reference, amount) "  # noqa: S608 (identifiers only)
+            f"SELECT l.ref, l.amount FROM ({_claim_sums_sql(t)}) l "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {t['claim_bal']} b WHERE b.claim_reference = l.ref)"
+        )
+        claims += cursor.rowcount
+        step("restoring the claims' triggers")
+        triggers.install(connection, backfill=False)
         step("summing patient A/R per patient and service date")
         cursor.execute(
             f"INSERT INTO {t['patient_bal']} (patient_id, service_date, amount) "

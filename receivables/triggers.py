@@ -203,9 +203,9 @@ def derived_rows_sql() -> str:
     """Every claim's (claim_reference, claim_id, ..., base, ever_paid, ever_not_clean): what
     the table must hold."""
     return (
-        f"SELECT c.patient_control_number, c.id, c.patient_id, c.payer_id, enc.location_id, "
-        f"c.date_of_service, c.submitted_at, {_receivable('c')}, (c.frequency_code = '1'), "
-        f"{_base('c')}, {_flags('c')} "
+        f"SELECT c.patient_control_number AS claim_reference, c.id, c.patient_id, c.payer_id, "
+        f"enc.location_id, c.date_of_service, c.submitted_at, {_receivable('c')}, "
+        f"(c.frequency_code = '1'), {_base('c')}, {_flags('c')} "
         f"FROM {CLAIM} c LEFT JOIN {ENCOUNTER} enc ON enc.id = c.encounter_id"
     )
 
@@ -406,15 +406,16 @@ def _backfill(vendor: str) -> str:
     return _upsert(_select("c", f"{CLAIM} c", flags=True), vendor=vendor, flags=True)
 
 
-def install(connection: Any) -> None:
-    """Create (or replace) the triggers on `connection`'s database and fill the attributes of
-    every existing claim's balance row."""
+def install(connection: Any, *, backfill: bool = True) -> None:
+    """Create (or replace) the triggers on `connection`'s database and (`backfill`) fill the
+    attributes of every existing claim's balance row."""
     vendor = connection.vendor
     statements = _pg_install() if vendor == "postgresql" else _sqlite_install()
     with connection.cursor() as cursor:
         for sql in statements:
             cursor.execute(sql)
-        cursor.execute(_backfill(vendor))
+        if backfill:
+            cursor.execute(_backfill(vendor))
 
 
 def uninstall(connection: Any) -> None:
