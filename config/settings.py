@@ -131,10 +131,12 @@ DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
     "PATIENTDESK_DISABLE_SERVER_SIDE_CURSORS", False
 )
 # Server-side prepared statements for the booking's hottest reads (scheduling.prepared); Django's
-# own cursors bind client-side and never prepare. Off behind a pooler that cannot keep them
-# (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
+# own cursors bind client-side and never prepare. Off by default: measured on this project's
+# benchmark, turning them on made the day view page cost about 14 ms more CPU per request and
+# booking from 2 worker processes 373/s instead of 618/s (docs/performance.md). Never behind a
+# pooler that cannot keep them (PgBouncer in transaction mode before 1.21).
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
-    "PATIENTDESK_PREPARED_STATEMENTS", True
+    "PATIENTDESK_PREPARED_STATEMENTS", False
 ):
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
