@@ -14,8 +14,10 @@ statements, and nothing installed with `connection.execute_wrapper()` (these sta
 go through Django's cursor wrapper). Django opens connections with psycopg's
 `prepare_threshold` None, which disables prepared statements (a connection pooler in
 transaction mode, such as PgBouncer before 1.21 or without `max_prepared_statements`, cannot
-keep them); the database's OPTIONS `prepare_threshold` (any number) allows them. Elsewhere the
-callers send the same statements through Django's cursor.
+keep them); the database's OPTIONS `prepare_threshold` (any number) allows them, which
+config/settings.py sets only with `PATIENTDESK_PREPARED_STATEMENTS=1` (off by default: the
+full benchmark measured the day view and multi-process booking slower with it on, see
+docs/performance.md). Elsewhere the callers send the same statements through Django's cursor.
 
 What stays as with Django's cursor: errors are Django's (IntegrityError, OperationalError, ...
 with psycopg's error as `__cause__`, through `connection.wrap_database_errors`), a transaction
