@@ -759,32 +759,42 @@ def total_outstanding(
         )
         return report.totals.total
     t = _tables()
-    params: list[Any] = []
-    claim_location = patient_location = patientless = ""
-    if location_ids is not None:
-        ids = sorted(location_ids) or [-1]
-        patient_location = (
-            f"JOIN {t['patient']} p ON p.id = b.patient_id "
-            f"AND p.home_location_id IN ({_placeholders(ids)}) "
-        )
-        claim_location = f"AND c.location_id IN ({_placeholders(ids)}) "
-        params += list(ids)  # the patients' locations; the claims' follow the date
-    else:
-        patientless = (
-            f"UNION ALL SELECT SUM(e.amount) * 100 FROM {t['entry']} e "  # noqa: S608 (identifiers only)
-            f"WHERE e.patient_id IS NULL AND e.account = 'patient_ar' "
-        )
-    params.append(as_of)
-    if location_ids is not None:
-        params += sorted(location_ids) or [-1]
+    patients, params = _patient_total_sql(t, location_ids)
+    ids = _location_ids(location_ids)
+    claim_location = f"AND c.location_id IN ({_placeholders(ids)}) " if ids else ""
+    params += [as_of, *ids]
     sql = (
-        f"SELECT SUM(part) FROM ("  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"SELECT SUM(b.amount_cents) AS part FROM {t['patient_bal']} b {patient_location}"
-        f"{patientless}"
+        f"SELECT SUM(part) FROM ({patients} "  # noqa: S608 (identifiers and fragments built here; values are parameters)
         f"UNION ALL SELECT SUM(c.outstanding_cents) FROM {t['claim_bal']} c "
         f"WHERE c.receivable AND c.date_of_service <= %s {claim_location}) parts"
     )
     return from_cents(_fetch(sql, params)[0][0])
+
+
+def _location_ids(location_ids: Collection[int] | None) -> list[int]:
+    """A location scope as SQL parameters ([] for none; -1 for an empty scope: no match)."""
+    return [] if location_ids is None else (sorted(location_ids) or [-1])
+
+
+def _patient_total_sql(
+    t: dict[str, str], location_ids: Collection[int] | None
+) -> tuple[str, list[Any]]:
+    """SELECTs of the patients' A/R in cents, one row each part (the running balances and,
+    unscoped, PATIENT_AR lines without a patient), and their parameters."""
+    ids = _location_ids(location_ids)
+    if ids:
+        return (
+            f"SELECT SUM(b.amount_cents) AS part FROM {t['patient_bal']} b "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+            f"JOIN {t['patient']} p ON p.id = b.patient_id "
+            f"AND p.home_location_id IN ({_placeholders(ids)})",
+            list(ids),
+        )
+    return (
+        f"SELECT SUM(b.amount_cents) AS part FROM {t['patient_bal']} b "  # noqa: S608 (identifiers only)
+        f"UNION ALL SELECT SUM(e.amount) * 100 FROM {t['entry']} e "
+        f"WHERE e.patient_id IS NULL AND e.account = 'patient_ar'",
+        [],
+    )
 
 
 def outstanding_and_first_pass(
@@ -796,29 +806,14 @@ def outstanding_and_first_pass(
     if not covers_every_posting(as_of):
         raise ValueError("as_of: the running balances serve today or later only.")
     t = _tables()
-    params: list[Any] = []
-    patient_location = patientless = claim_location = ""
-    if location_ids is not None:
-        ids = sorted(location_ids) or [-1]
-        patient_location = (
-            f"JOIN {t['patient']} p ON p.id = b.patient_id "
-            f"AND p.home_location_id IN ({_placeholders(ids)}) "
-        )
-        claim_location = f"WHERE c.location_id IN ({_placeholders(ids)}) "
-        params += list(ids)
-    else:
-        patientless = (
-            f"UNION ALL SELECT SUM(e.amount) * 100 FROM {t['entry']} e "  # noqa: S608 (identifiers only)
-            f"WHERE e.patient_id IS NULL AND e.account = 'patient_ar' "
-        )
-    params += [as_of, since, until, since, until]
-    if location_ids is not None:
-        params += sorted(location_ids) or [-1]
+    patients_sql, params = _patient_total_sql(t, location_ids)
+    ids = _location_ids(location_ids)
+    claim_location = f"WHERE c.location_id IN ({_placeholders(ids)}) " if ids else ""
+    params += [as_of, since, until, since, until, *ids]
     in_period = "c.original AND c.submitted_at >= %s AND c.submitted_at < %s"
     sql = (
-        f"SELECT (SELECT SUM(part) FROM ("  # noqa: S608 (identifiers and fragments built here; values are parameters)
-        f"SELECT SUM(b.amount_cents) AS part FROM {t['patient_bal']} b {patient_location}"
-        f"{patientless}) parts), x.ins, x.submitted, x.clean FROM ("
+        f"SELECT (SELECT SUM(part) FROM ({patients_sql}) parts), "  # noqa: S608 (identifiers and fragments built here; values are parameters)
+        f"x.ins, x.submitted, x.clean FROM ("
         f"SELECT SUM(CASE WHEN c.receivable AND c.date_of_service <= %s "
         f"THEN c.outstanding_cents END) AS ins, "
         f"SUM(CASE WHEN {in_period} THEN 1 ELSE 0 END) AS submitted, "
