@@ -37,12 +37,21 @@ class User(AbstractUser):
     class Meta:
         ordering = ["username"]
 
+    # What a request asks of the user's roles and locations (capabilities, role names for the
+    # audit trail and the menu, the two-factor requirement, location scope) is read once per
+    # user object: one query for the roles, one for the locations. Changing the user's roles or
+    # locations through this object forgets them (accounts.signals), as the services do.
+    @cached_property
+    def role_list(self) -> list[Role]:
+        """The user's roles (one query, kept for this object's life)."""
+        return list(self.roles.all())
+
     @cached_property
     def capability_set(self) -> frozenset[str]:
         if not self.is_active:
             return frozenset()
         caps: set[str] = set()
-        for role in self.roles.all():
+        for role in self.role_list:
             caps.update(role.capabilities)
         return frozenset(caps)
 
@@ -50,20 +59,41 @@ class User(AbstractUser):
         return str(capability) in self.capability_set
 
     @cached_property
+    def location_list(self) -> list[Location]:
+        """Every location the user works at, active or not, by name (one query, kept)."""
+        return list(self.locations.order_by("name", "id"))
+
+    @cached_property
     def location_ids(self) -> frozenset[int]:
-        return frozenset(self.locations.values_list("id", flat=True))
+        return frozenset(location.pk for location in self.location_list)
 
     @cached_property
     def role_slugs(self) -> str:
-        return ",".join(sorted(r.slug for r in self.roles.all()))
+        return ",".join(sorted(r.slug for r in self.role_list))
 
     @cached_property
     def role_names(self) -> list[str]:
-        return sorted(r.name for r in self.roles.all())
+        return sorted(r.name for r in self.role_list)
 
     @cached_property
     def requires_2fa(self) -> bool:
-        return any(r.requires_2fa for r in self.roles.all())
+        return any(r.requires_2fa for r in self.role_list)
+
+    def forget_access(self) -> None:
+        """Drop what was read of the roles and locations: the next use reads them again."""
+        for name in CACHED_ACCESS_ATTRS:
+            self.__dict__.pop(name, None)
+
+
+CACHED_ACCESS_ATTRS = (
+    "role_list",
+    "capability_set",
+    "role_slugs",
+    "role_names",
+    "requires_2fa",
+    "location_list",
+    "location_ids",
+)
 
 
 def hash_token(raw: str) -> str:

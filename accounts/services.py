@@ -23,12 +23,9 @@ from core.models import Location
 
 TOTP_DEVICE_NAME = "Authenticator app"
 
-_CACHED_USER_ATTRS = ("capability_set", "role_slugs", "role_names", "requires_2fa", "location_ids")
-
 
 def _forget_cached_access(user: User) -> None:
-    for attr in _CACHED_USER_ATTRS:
-        user.__dict__.pop(attr, None)
+    user.forget_access()
 
 
 # --- API tokens ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Security events from Django's auth signals and django-axes into the audit trail."""
+"""Security events from Django's auth signals and django-axes into the audit trail; a user
+object forgets what it read of its roles and locations when they change through it."""
 
 from __future__ import annotations
 
@@ -6,13 +7,24 @@ from typing import Any
 
 from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.models import User
 from audit.models import Action, Category, Outcome
 from audit.services import record
 from core import request_context
+
+
+@receiver(m2m_changed, sender=User.roles.through)
+@receiver(m2m_changed, sender=User.locations.through)
+def on_access_changed(sender: Any, instance: Any, action: str, **kwargs: Any) -> None:
+    """`user.roles.set(...)` (add, remove, clear; locations alike) on a user object: its cached
+    capabilities, role names and location scope are read again at their next use."""
+    if action.startswith("post_") and isinstance(instance, User):
+        instance.forget_access()
 
 
 @receiver(user_logged_in)

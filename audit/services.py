@@ -225,7 +225,23 @@ def record_after_writes(writes: Sequence[Statement], **event: Any) -> AuditEvent
 def _append(row: dict[str, Any], *, writes: Sequence[Statement]) -> AuditEvent:
     """Chain and insert one row. No ORM query is built per event: the INSERT's text is made
     once per database vendor (`_insert_parts`) and only the columns that need the field's
-    adaptation are adapted, as `record_many` does; the saved object is assembled directly."""
+    adaptation are adapted, as `record_many` does; the saved object is assembled directly.
+
+    Outside any transaction (a read's event, on a connection in autocommit), an event with no
+    writes is first tried on its own: PostgreSQL runs the lock and the guarded INSERT, sent as
+    one multi-statement query, as one implicit transaction, so the lock is held until the row
+    is in and no BEGIN or COMMIT round trip is needed. A stale hint writes nothing there; the
+    tail it reads becomes the hint of the usual transaction below."""
+    if not writes and _in_autocommit() and batches_statements():
+        hint = _tail_hint()
+        if hint is not None:
+            pk, tail = _append_after_hint(row, (), hint)
+            if pk is not None:
+                (event_row,) = _event_instances([row], {row["sequence"]: pk})
+                _remember_tail(event_row)
+                return event_row
+            if tail is not None:
+                _tail_hints[connections[DEFAULT_DB_ALIAS]] = tail
     with transaction.atomic(savepoint=False):
         pk, tail = None, None
         hint = _tail_hint() if batches_statements() else None
@@ -244,6 +260,11 @@ def _append(row: dict[str, Any], *, writes: Sequence[Statement]) -> AuditEvent:
         (event_row,) = _event_instances([row], {row["sequence"]: pk})
         _remember_tail(event_row)
     return event_row
+
+
+def _in_autocommit() -> bool:
+    """True outside any transaction: each statement sent commits on its own."""
+    return not connection.in_atomic_block and connection.get_autocommit()
 
 
 def _save_signals_connected() -> bool:
@@ -329,11 +350,14 @@ def _append_after_hint(
     table = parts.table
     # WITH (INSERT ... SELECT <the values> WHERE <the hinted row is the last one>) SELECT its
     # id and the last row as this statement's snapshot sees it (without the row it inserts).
+    # "The last one" is asked as max(sequence) = the hinted sequence: a backward scan of the
+    # sequence index for one entry, whatever the table's statistics (a NOT EXISTS (... sequence
+    # > hint) was planned as a sequential scan of the whole trail when they were stale).
     guarded = (
         f"WITH inserted AS (INSERT INTO {table} ({parts.columns}) "  # noqa: S608
         f"SELECT {parts.marks} WHERE EXISTS "
         f"(SELECT 1 FROM {table} WHERE sequence = %s AND hmac = %s) "
-        f"AND NOT EXISTS (SELECT 1 FROM {table} WHERE sequence > %s) RETURNING id) "
+        f"AND (SELECT max(sequence) FROM {table}) = %s RETURNING id) "
         f"SELECT (SELECT id FROM inserted), tail.sequence, tail.hmac FROM (SELECT 1) AS one "
         f"LEFT JOIN (SELECT sequence, hmac FROM {table} ORDER BY sequence DESC LIMIT 1) AS tail "
         f"ON true"

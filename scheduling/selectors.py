@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, Q, QuerySet, TextField, Value
+from django.db.models import (
+    Aggregate,
+    FilteredRelation,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+)
 from django.db.models.functions import Cast
 from django.http import Http404
 from django.utils import timezone
@@ -41,6 +50,7 @@ from scheduling.models import (
     CancelledBy,
     Practitioner,
     Resource,
+    SetupVersion,
     WaitlistEntry,
     WaitlistStatus,
 )
@@ -154,6 +164,10 @@ class CalendarPatient:
 
     def __init__(self, family_name: str, given_name: str, flags: list[PatientFlag]) -> None:
         self.family_name, self.given_name = family_name, given_name
+        self.set_flags(flags)
+
+    def set_flags(self, flags: list[PatientFlag]) -> None:
+        """The active alerts, most severe first."""
         self.banner_flags = (
             sorted(flags, key=lambda flag: (flag.severity_rank, flag.kind))
             if len(flags) > 1
@@ -241,51 +255,89 @@ _ENTRY_COLUMNS = (
 )
 
 
-def calendar_entries(queryset: QuerySet[Appointment]) -> list[CalendarEntry]:
-    """The calendar's view of the appointments `queryset` selects, in order, in three queries
-    whatever their number (appointments joined with type and patient name; their practitioner
-    and resource links; the patients' active alerts): plain rows, no model instances, so a
-    600-appointment day loads in a few milliseconds."""
-    rows = list(queryset.annotate(**_AS_TEXT).values_list(*_ENTRY_COLUMNS))
-    if not rows:
+class _IdList(Aggregate):
+    """The ids aggregated as comma-separated text, in no particular order (PostgreSQL
+    STRING_AGG, SQLite GROUP_CONCAT)."""
+
+    function = "STRING_AGG"
+    template = "%(function)s(CAST(%(expressions)s AS TEXT), ',')"
+    output_field = TextField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return super().as_sql(
+            compiler,
+            connection,
+            function="GROUP_CONCAT",
+            template="%(function)s(%(expressions)s)",
+            **extra_context,
+        )
+
+
+def _linked_ids(model: type[Any], column: str) -> Subquery:
+    """The ids `column` of the appointment's `model` links (through rows), as _IdList text."""
+    return Subquery(
+        model.objects.filter(appointment_id=OuterRef("pk"))
+        .order_by()
+        .values("appointment_id")
+        .annotate(ids=_IdList(column))
+        .values("ids")
+    )
+
+
+def _ids(text: str | None) -> list[int]:
+    if not text:
         return []
-    chosen = queryset.order_by().values("id")
-    flags: dict[int, list[PatientFlag]] = {}
-    for flag in PatientFlag.objects.filter(
-        is_active=True, patient_id__in=queryset.order_by().values("patient_id")
-    ).only("id", "patient_id", "kind", "severity"):
-        flags.setdefault(flag.patient_id, []).append(flag)
+    if "," not in text:
+        return [int(text)]
+    return sorted(int(part) for part in text.split(","))
+
+
+def calendar_entries(queryset: QuerySet[Appointment]) -> list[CalendarEntry]:
+    """The calendar's view of the appointments `queryset` selects, in order, in one query
+    whatever their number: the appointments with their type and patient name, their
+    practitioners' and resources' ids (each a correlated subquery, so that a filter of
+    `queryset` on those links does not narrow them) and their patients' active alerts (a join:
+    an appointment comes once per alert). Plain rows, no model instances, so a 600-appointment
+    day loads in a few milliseconds."""
+    rows = list(
+        queryset.annotate(
+            **_AS_TEXT,
+            practitioner_ids=_linked_ids(AppointmentPractitioner, "practitioner_id"),
+            resource_ids=_linked_ids(AppointmentResource, "resource_id"),
+            alert=FilteredRelation("patient__flags", condition=Q(patient__flags__is_active=True)),
+        ).values_list(
+            *_ENTRY_COLUMNS,
+            "practitioner_ids",
+            "resource_ids",
+            "alert__id",
+            "alert__kind",
+            "alert__severity",
+        )
+    )
     patients: dict[int, CalendarPatient] = {}
+    flags: dict[int, dict[int, PatientFlag]] = {}
     types: dict[tuple[str, str], CalendarType] = {}
     entries: dict[int, CalendarEntry] = {}
+    # row: the _ENTRY_COLUMNS (0-11), the practitioner ids (12) and resource ids (13) as text,
+    # one active alert's id, kind and severity (14-16; None when the patient has none)
     for row in rows:
+        if row[14] is not None:  # one of the patient's active alerts
+            flags.setdefault(row[7], {})[row[14]] = PatientFlag(
+                id=row[14], patient_id=row[7], kind=row[15], severity=row[16]
+            )
+        if row[0] in entries:  # the same appointment again, for another alert
+            continue
         patient = patients.get(row[7])
         if patient is None:
-            patient = patients[row[7]] = CalendarPatient(row[10], row[11], flags.get(row[7], []))
+            patient = patients[row[7]] = CalendarPatient(row[10], row[11], [])
         kind = types.get((row[8], row[9]))
         if kind is None:
             kind = types[(row[8], row[9])] = CalendarType(row[8], row[9])
-        entries[row[0]] = CalendarEntry(row, patient, kind)
-    # Practitioner links (0) and resource links (1) in one query.
-    links = (
-        AppointmentPractitioner.objects.filter(appointment_id__in=chosen)
-        .order_by()
-        .values_list("appointment_id", "practitioner_id", Value(0))
-        .union(
-            AppointmentResource.objects.filter(appointment_id__in=chosen)
-            .order_by()
-            .values_list("appointment_id", "resource_id", Value(1)),
-            all=True,
-        )
-    )
-    for appointment_id, linked_id, is_resource in links:
-        entry = entries[appointment_id]
-        (entry.resource_ids if is_resource else entry.practitioner_ids).append(linked_id)
-    for entry in entries.values():
-        if len(entry.practitioner_ids) > 1:
-            entry.practitioner_ids.sort()
-        if len(entry.resource_ids) > 1:
-            entry.resource_ids.sort()
+        entry = entries[row[0]] = CalendarEntry(row, patient, kind)
+        entry.practitioner_ids = _ids(row[12])
+        entry.resource_ids = _ids(row[13])
+    for patient_id, alerts in flags.items():
+        patients[patient_id].set_flags(list(alerts.values()))
     return list(entries.values())
 
 
@@ -473,10 +525,13 @@ def practitioners_for_location(
     location: Location,
     user: User | None = None,
     appointment_type: AppointmentType | None = None,
+    with_setup_token: bool = False,
 ) -> list[Practitioner]:
     """Active practitioners who work at the location (listed there or with an availability
     rule there), by name; with `appointment_type`, only those who take it. With `user`, the
-    location must be one of theirs (Http404 otherwise)."""
+    location must be one of theirs (Http404 otherwise). `with_setup_token`: each row also
+    carries `setup_token`, the availability setup's current token (scheduling.setup_cache) read
+    by the same query, for a caller that goes on to read availability (saves that query)."""
     if user is not None:
         _require_location(user, location, "practitioner.list")
     rows = (
@@ -488,6 +543,10 @@ def practitioners_for_location(
         .distinct()
         .order_by("family_name", "given_name", "id")
     )
+    if with_setup_token:
+        rows = rows.annotate(
+            setup_token=Subquery(SetupVersion.objects.order_by("id").values("token")[:1])
+        )
     if appointment_type is not None:
         allowed = list(appointment_type.allowed_practitioners.values_list("id", flat=True))
         if allowed:

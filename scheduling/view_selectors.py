@@ -46,6 +46,7 @@ from scheduling.selectors import (
     practitioners_for_location,
     practitioners_for_user,
 )
+from scheduling.setup_cache import UNREAD
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -74,9 +75,8 @@ STATUS_ICONS: dict[str, str] = {
 
 
 def locations_for_user(*, user: User) -> list[Location]:
-    return list(
-        Location.objects.filter(pk__in=user.location_ids, is_active=True).order_by("name", "id")
-    )
+    """The user's active locations, by name (read once per request with the user's scope)."""
+    return [location for location in user.location_list if location.is_active]
 
 
 def location_get_for_user(
@@ -85,14 +85,14 @@ def location_get_for_user(
     """The location asked for (one of the user's), or the user's first one when none is asked
     for. Another location, or one that does not exist, is a 404 with a denied event."""
     if public_id is None:
-        first = (
-            Location.objects.filter(pk__in=user.location_ids, is_active=True)
-            .order_by("name", "id")
-            .first()
-        )
+        first = next(iter(locations_for_user(user=user)), None)
         if first is None:
             raise Http404("You have no locations.")
         return first
+    wanted = str(public_id)
+    mine = next((loc for loc in user.location_list if str(loc.public_id) == wanted), None)
+    if mine is not None:
+        return mine
     location = Location.objects.filter(public_id=public_id).first()
     if location is None or location.pk not in user.location_ids:
         record(
@@ -172,6 +172,10 @@ class Column:
     exceptions: list[AvailabilityException] = field(default_factory=list)
     appointments: list[CalendarEntry] = field(default_factory=list)
     allows_overbooking: bool = False
+    # Local minutes from the column's midnight (see _measure): each appointment's (start, end),
+    # in the order of `appointments`, and each free interval's.
+    minutes: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    free_minutes: list[tuple[int, int]] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -229,21 +233,29 @@ def _opening_minutes(availability: Availability, location: Location, day: dt.dat
     ]
 
 
+def _measure(columns: Sequence[Column], tz: dt.tzinfo) -> None:
+    """Fill each column's `minutes` and `free_minutes`, once for the whole grid (the step, the
+    grid's range and the cells all work in local minutes)."""
+    clocks: dict[dt.date, _Clock] = {}
+    for column in columns:
+        clock = clocks.get(column.day)
+        if clock is None:
+            clock = clocks[column.day] = _Clock(column.day, tz)
+        column.minutes = [(clock(a.start), clock(a.end)) for a in column.appointments]
+        column.free_minutes = [(clock(start), clock(end)) for start, end in column.free]
+
+
 def _grid_range(
     columns: Sequence[Column], availability: Availability, location: Location, step: int
 ) -> tuple[int, int]:
-    tz = zone(location.time_zone)
     points: list[int] = []
     for day in {c.day for c in columns}:
         points += _opening_minutes(availability, location, day)
     for column in columns:
-        for start, end in column.free:
-            points += [_minutes(start, column.day, tz), _minutes(end, column.day, tz)]
-        for appointment in column.appointments:
-            points += [
-                _minutes(appointment.start, column.day, tz),
-                _minutes(appointment.end, column.day, tz),
-            ]
+        for start, end in column.free_minutes:
+            points += (start, end)
+        for start, end in column.minutes:
+            points += (start, end)
     if not points:
         first, last = DEFAULT_HOURS
     else:
@@ -258,50 +270,66 @@ def _grid_range(
 def auto_step(columns: Sequence[Column], location: Location) -> int:
     """The longest row step (15, 10 or 5 minutes) on which every appointment starts and ends, so
     that appointments which follow each other are not drawn as overlapping."""
-    tz = zone(location.time_zone)
-    marks = {
-        moment.astimezone(tz).minute
-        for column in columns
-        for appointment in column.appointments
-        for moment in (appointment.start, appointment.end)
-    }
+    if any(len(c.minutes) != len(c.appointments) for c in columns):
+        _measure(columns, zone(location.time_zone))
+    # Local minutes from local midnight: their remainder by 60 is the minute of the hour.
+    marks = {minute % 60 for column in columns for pair in column.minutes for minute in pair}
     return next((s for s in (15, 10) if all(m % s == 0 for m in marks)), 5)
 
 
-def _block_html(
-    appointment: CalendarEntry, minutes: tuple[int, int], can_move: bool, prefix: str
-) -> str:
-    """One appointment as drawn in a calendar cell: a link to its panel (draggable when it can
-    move) with its time, status (icon and words: never colour alone), patient, type and alerts."""
-    status = appointment.status
-    kind = appointment.appointment_type
-    patient = appointment.patient
-    href = f"{prefix}{appointment.public_id}/"
-    overbooked = appointment.is_overbooked
-    parts = [
-        f'<a class="appt appt-type-{escape(kind.code)} appt-{escape(status)}',
-        ' appt-overbooked" ' if overbooked else '" ',
-        f'href="{href}" data-panel',
-        f' draggable="true" data-move="{href}reschedule/">'
-        if can_move and status in MOVABLE
-        else ">",
-        f'<span class="appt-line"><span class="appt-time">{_hhmm(minutes[0])}\u2013'
-        f"{_hhmm(minutes[1])}</span> "
-        f'<span class="appt-status"><i class="bi {STATUS_ICONS.get(status, "bi-circle")}" '
-        f'aria-hidden="true"></i> {_STATUS_TEXT.get(status) or escape(status)}</span></span>'
-        f'<span class="appt-patient">{escape(patient.family_name)}, '
-        f"{escape(patient.given_name)}</span>"
-        f'<span class="appt-type">{escape(kind.name)}',
-        " · overbooked</span>" if overbooked else "</span>",
-    ]
-    for flag in patient.banner_flags:
-        parts.append(
-            f'<span class="badge {flag.badge_class}"><span class="visually-hidden">'
-            f"{escape(flag.get_severity_display())} alert: </span>"
-            f"{escape(flag.get_kind_display())}</span>"
+class _Blocks:
+    """Draws appointments as calendar blocks: a link to the appointment's panel (draggable when
+    it can move) with its time, status (icon and words: never colour alone), patient, type and
+    alerts. What appointments of one type, status and overbooking share is made (and escaped)
+    once per grid."""
+
+    def __init__(self, prefix: str, can_move: bool) -> None:
+        self.prefix, self.can_move = prefix, can_move
+        self._shared: dict[tuple[Any, str, bool], tuple[str, bool, str, str]] = {}
+
+    def _parts(self, kind: Any, status: str, overbooked: bool) -> tuple[str, bool, str, str]:
+        head = (
+            f'<a class="appt appt-type-{escape(kind.code)} appt-{escape(status)}'
+            + (' appt-overbooked" ' if overbooked else '" ')
+            + 'href="'
         )
-    parts.append("</a>")
-    return "".join(parts)
+        middle = (
+            f'<span class="appt-status"><i class="bi {STATUS_ICONS.get(status, "bi-circle")}" '
+            f'aria-hidden="true"></i> {_STATUS_TEXT.get(status) or escape(status)}</span></span>'
+        )
+        tail = f'<span class="appt-type">{escape(kind.name)}' + (
+            " · overbooked</span>" if overbooked else "</span>"
+        )
+        return head, self.can_move and status in MOVABLE, middle, tail
+
+    def html(self, appointment: CalendarEntry, start: int, end: int) -> str:
+        kind, status = appointment.appointment_type, appointment.status
+        key = (kind, status, appointment.is_overbooked)
+        shared = self._shared.get(key)
+        if shared is None:
+            shared = self._shared[key] = self._parts(*key)
+        head, movable, middle, tail = shared
+        href = f"{self.prefix}{appointment.public_id}/"
+        link = (
+            f'" data-panel draggable="true" data-move="{href}reschedule/">'
+            if movable
+            else '" data-panel>'
+        )
+        patient = appointment.patient
+        text = (
+            f"{head}{href}{link}"
+            f'<span class="appt-line"><span class="appt-time">{_hhmm(start)}\u2013'
+            f"{_hhmm(end)}</span> {middle}"
+            f'<span class="appt-patient">{escape(patient.family_name)}, '
+            f"{escape(patient.given_name)}</span>{tail}"
+        )
+        for flag in patient.banner_flags:
+            text += (
+                f'<span class="badge {flag.badge_class}"><span class="visually-hidden">'
+                f"{escape(flag.get_severity_display())} alert: </span>"
+                f"{escape(flag.get_kind_display())}</span>"
+            )
+        return text + "</a>"
 
 
 def _state(
@@ -334,55 +362,64 @@ def _column_cells(
     tz: dt.tzinfo,
     book_url: str,
     slot_query: str,
-    can_move: bool,
     can_add: bool,
-    prefix: str,
+    blocks: _Blocks,
 ) -> list[str | None]:
     """The HTML of the column's cell in each row: where a cell starts, None where a rowspan
     covers it. Empty bookable steps are links to the booking panel when `book_url` is given
-    (plain free cells otherwise)."""
+    (plain free cells otherwise). The column is measured (_measure)."""
     cells: list[str | None] = [None] * count
     taken = [False] * count
     # Appointments: overlapping ones share one cell (side by side), spanning all their rows.
-    clock = _Clock(column.day, tz)
-    spans: list[tuple[int, int, CalendarEntry]] = []
-    minutes: dict[int, tuple[int, int]] = {}
-    for appointment in column.appointments:
-        start, end = clock(appointment.start), clock(appointment.end)
-        minutes[appointment.pk] = (start, end)
-        r0 = max(0, min((start - first) // step, count - 1))
+    spans: list[tuple[int, dt.datetime, int, int, int, int, CalendarEntry]] = []
+    last_row = count - 1
+    for appointment, (start, end) in zip(column.appointments, column.minutes, strict=True):
+        r0 = (start - first) // step
+        r0 = 0 if r0 < 0 else last_row if r0 > last_row else r0
         r1 = -(-(end - first) // step)
-        spans.append((r0, max(r0 + 1, min(r1, count)), appointment))
-    spans.sort(key=lambda item: (item[0], item[2].start, item[2].pk))
-    day_text = column.day.isoformat()
-    slot_base = escape(f"{book_url}?{slot_query}&start={day_text}T")
-    index = 0
-    while index < len(spans):
-        r0, r1, _ = spans[index]
-        members = [spans[index][2]]
+        r1 = count if r1 > count else r1
+        spans.append(
+            (
+                r0,
+                appointment.start,
+                appointment.pk,
+                r1 if r1 > r0 else r0 + 1,
+                start,
+                end,
+                appointment,
+            )
+        )
+    spans.sort(key=lambda item: item[:3])
+    slot_base = escape(f"{book_url}?{slot_query}&start={column.day.isoformat()}T")
+    index, total = 0, len(spans)
+    while index < total:
+        r0, _, _, r1, start, end, appointment = spans[index]
+        html = [blocks.html(appointment, start, end)]
         index += 1
-        while index < len(spans) and spans[index][0] < r1:
-            r1 = max(r1, spans[index][1])
-            members.append(spans[index][2])
+        while index < total and spans[index][0] < r1:
+            _, _, _, other_r1, start, end, appointment = spans[index]
+            if other_r1 > r1:
+                r1 = other_r1
+            html.append(blocks.html(appointment, start, end))
             index += 1
-        add = ""
         if can_add and column.allows_overbooking:
-            add = (
+            html.append(
                 f'<a class="appt-add" href="{slot_base}{_hhmm(first + r0 * step)}'
                 '&amp;overbook=1" data-panel aria-label="Overbook at this time">'
                 '<i class="bi bi-plus" aria-hidden="true"></i></a>'
             )
-        blocks = "".join(_block_html(a, minutes[a.pk], can_move, prefix) for a in members)
         cells[r0] = (
-            f'<td class="busy" rowspan="{r1 - r0}"><div class="appts">{blocks}{add}</div></td>'
+            f'<td class="busy" rowspan="{r1 - r0}"><div class="appts">{"".join(html)}</div></td>'
         )
-        for row in range(r0, r1):
-            taken[row] = True
-    free = [(clock(s), clock(e)) for s, e in column.free]
-    blocked = [
-        (clock(exc.start), clock(exc.end), f"{exc.get_kind_display()}: {exc.reason}")
-        for exc in column.exceptions
-    ]
+        taken[r0:r1] = [True] * (r1 - r0)
+    free = column.free_minutes
+    blocked: list[tuple[int, int, str]] = []
+    if column.exceptions:
+        clock = _Clock(column.day, tz)
+        blocked = [
+            (clock(exc.start), clock(exc.end), f"{exc.get_kind_display()}: {exc.reason}")
+            for exc in column.exceptions
+        ]
     label = escape(column.label)
     # A run of "off" or "exception" rows is one cell: (row it starts in, kind, label, rowspan).
     run: list[Any] | None = None
@@ -442,6 +479,7 @@ def _rows(
     ]
     base = f"location={location.public_id}"
     prefix = reverse("scheduling:appointment", args=[_ZERO]).removesuffix(f"{_ZERO}/")
+    blocks = _Blocks(prefix, can_move)
     for column in columns:
         if column.practitioner is not None:
             query = f"{base}&practitioner={column.practitioner.public_id}"
@@ -457,9 +495,8 @@ def _rows(
             tz=tz,
             book_url=book_url,
             slot_query=query,
-            can_move=can_move,
             can_add=can_add,
-            prefix=prefix,
+            blocks=blocks,
         )
         for row, cell in zip(rows, cells, strict=True):
             if cell is not None:
@@ -505,7 +542,7 @@ def calendar_day(
     """The day at a location, one column per practitioner (or per room), in a fixed number of
     queries whatever the number of appointments."""
     appointments = calendar_entries_for_location_day(user=user, location=location, day=day)
-    practitioners = practitioners_for_location(location=location, user=user)
+    practitioners = practitioners_for_location(location=location, user=user, with_setup_token=True)
     shown, cancelled = _split_cancelled(appointments)
     start, end = day_bounds(location, day)
     availability = Availability(
@@ -513,6 +550,7 @@ def calendar_day(
         start=start,
         end=end,
         location_ids=[location.pk],
+        token=_setup_token(practitioners),
     )
     if by == "room":
         columns = _room_columns(location, day, shown, availability, start, end)
@@ -533,6 +571,14 @@ def calendar_day(
     )
 
 
+def _setup_token(practitioners: Sequence[Practitioner]) -> str | object | None:
+    """The setup token the practitioners' query read with them (UNREAD when it found none)."""
+    if not practitioners:
+        return UNREAD
+    token = practitioners[0].setup_token  # type: ignore[attr-defined]
+    return None if token is None else str(token)
+
+
 def _grid(
     *,
     user: User,
@@ -547,6 +593,7 @@ def _grid(
     now: dt.datetime | None,
     legend: list[tuple[str, str]],
 ) -> Grid:
+    _measure(columns, zone(location.time_zone))
     step = step if step in STEPS else auto_step(columns, location)
     first, last = _grid_range(columns, availability, location, step)
     can_book = user.can(Capability.SCHEDULE_APPOINTMENTS)

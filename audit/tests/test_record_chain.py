@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from audit import services
 from audit.chain import iter_rows, verify_chain
@@ -109,6 +110,45 @@ def test_writes_sent_with_an_event_are_done_before_it_in_the_same_transaction() 
         cursor.execute(count_sql)
         assert cursor.fetchone() == (2,)
     assert created.sequence == 2
+    assert verify_chain(iter_rows()).intact
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_outside_any_transaction_is_appended_in_one_statement() -> None:
+    # given: a connection in autocommit (a read's event) that has appended before
+    add_events(1)
+
+    # when
+    with CaptureQueriesContext(connection) as captured:
+        created = record(**event(2))
+
+    # then: on PostgreSQL the lock and the INSERT go together, with no BEGIN or COMMIT of their
+    # own (one statement is one transaction); the chain is whole either way
+    if connection.vendor == "postgresql":
+        assert len(captured.captured_queries) == 1
+    assert created.sequence == 2
+    assert stored_sequences() == [1, 2]
+    assert verify_chain(iter_rows()).intact
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_outside_any_transaction_follows_rows_another_writer_appended() -> None:
+    # given: as above, this connection last wrote row 2 and rows 3 and 4 came from elsewhere,
+    # with no transaction open
+    add_events(2)
+    believed_last = services._tail_hint()
+    add_events(2)
+    if believed_last is not None:
+        services._tail_hints[connections["default"]] = believed_last
+
+    # when
+    created = record(**event(5))
+    following = record(**event(6))
+
+    # then
+    assert (created.sequence, following.sequence) == (5, 6)
+    assert created.prev_hash == AuditEvent.objects.get(sequence=4).hmac
+    assert stored_sequences() == [1, 2, 3, 4, 5, 6]
     assert verify_chain(iter_rows()).intact
 
 

@@ -36,6 +36,7 @@ from scheduling.tests.factories import (
     PractitionerFactory,
     ResourceFactory,
 )
+from scheduling.view_selectors import appointments_for_practitioner_week
 
 pytestmark = pytest.mark.django_db
 
@@ -185,9 +186,9 @@ def test_the_calendars_read_of_a_day_takes_a_fixed_number_of_queries(
     assert frontdesk.capability_set
     assert frontdesk.role_slugs
     audit_cost = audit_append_queries(frontdesk)
-    # when: appointments (with type and patient name), alerts, practitioner and resource links,
-    # then the audit row
-    with django_assert_num_queries(3 + audit_cost):
+    # when: one query (appointments with type and patient name, their practitioner and
+    # resource ids and their patients' alerts), then the audit row
+    with django_assert_num_queries(1 + audit_cost):
         rows = calendar_entries_for_location_day(
             user=frontdesk, location=main_clinic, day=at("00:00").date()
         )
@@ -206,6 +207,56 @@ def test_the_calendars_read_of_a_day_takes_a_fixed_number_of_queries(
     assert rows[0].get_status_display() == first.get_status_display()
     audit = last_audit()
     assert (audit.event, audit.action) == ("appointment.day_list", "query")
+
+
+def test_the_calendars_read_gives_every_link_and_alert_once(
+    frontdesk: User, main_clinic: Location, at: Any, follow_up: AppointmentType
+) -> None:
+    # given an appointment of two practitioners and two rooms, whose patient has two active
+    # alerts and an inactive one, and another appointment of that patient the same day
+    ana, ben = PractitionerFactory(), PractitionerFactory()
+    rooms = [ResourceFactory(location=main_clinic) for _ in range(2)]
+    patient = PatientFactory(home_location=main_clinic)
+    PatientFlagFactory(patient=patient, kind="fall_risk", severity="warning")
+    PatientFlagFactory(patient=patient, kind="allergy", severity="critical")
+    PatientFlagFactory(patient=patient, kind="other", severity="critical", is_active=False)
+    both = AppointmentFactory(
+        patient=patient,
+        appointment_type=follow_up,
+        location=main_clinic,
+        start=at("09:00"),
+        practitioners=[ben, ana],
+        resources=rooms[::-1],
+    )
+    later = AppointmentFactory(
+        patient=patient,
+        appointment_type=follow_up,
+        location=main_clinic,
+        start=at("11:00"),
+        practitioners=[ana],
+    )
+
+    # when
+    rows = calendar_entries_for_location_day(
+        user=frontdesk, location=main_clinic, day=at("00:00").date()
+    )
+    # a practitioner's week reads through a filter on the practitioner links
+    week = appointments_for_practitioner_week(
+        user=frontdesk, location=main_clinic, practitioner=ben, days=[at("00:00").date()]
+    )
+
+    # then: each appointment once, with all its links, ids in order, alerts most severe first
+    assert [r.public_id for r in rows] == [str(both.public_id), str(later.public_id)]
+    assert rows[0].practitioner_ids == sorted([ana.pk, ben.pk])
+    assert rows[0].resource_ids == sorted(room.pk for room in rooms)
+    assert (rows[1].practitioner_ids, rows[1].resource_ids) == ([ana.pk], [])
+    assert [(f.kind, f.severity) for f in rows[0].patient.banner_flags] == [
+        ("allergy", "critical"),
+        ("fall_risk", "warning"),
+    ]
+    assert rows[1].patient is rows[0].patient
+    assert [r.public_id for r in week] == [str(both.public_id)]
+    assert week[0].practitioner_ids == sorted([ana.pk, ben.pk])
 
 
 def test_another_locations_calendar_is_not_found(

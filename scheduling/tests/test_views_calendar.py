@@ -371,6 +371,36 @@ def test_day_view_reads_in_a_fixed_number_of_queries(
     assert response.content.decode().count('class="appt appt-type-') == 60
 
 
+def _first_table(sql: str) -> str:
+    """The table a SELECT reads first ("" for other statements)."""
+    if not sql.startswith("SELECT") or " FROM " not in sql:
+        return ""
+    return sql.split(" FROM ", 1)[1].split()[0]
+
+
+def test_day_view_reads_the_users_roles_and_locations_once_each(
+    client_as: Any, book: Any, at: Any, main_clinic: Location, monday: dt.date
+) -> None:
+    # given a signed-in front-desk user
+    client = client_as("frontdesk")
+    book(at("09:00"))
+    client.get(day_url(main_clinic, monday))  # warm the session
+
+    # when the day is shown, once with the location named and once without
+    for url in (day_url(main_clinic, monday), DAY):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+
+        # then the roles (access, the 2FA check, the audit row, the menu) and the locations
+        # (the scope, the location shown, the location picker) are each read once
+        assert response.status_code == 200
+        tables = [_first_table(q["sql"]) for q in captured.captured_queries]
+        assert tables.count('"accounts_role"') == 1
+        assert tables.count('"core_location"') == 1
+        html = response.content.decode()
+        assert f'<option value="{main_clinic.public_id}" selected>' in html
+
+
 def test_week_view_reads_in_a_fixed_number_of_queries(
     client_as: Any, ana: Practitioner, main_clinic: Location, monday: dt.date,
     django_assert_num_queries: Any,
