@@ -21,6 +21,8 @@ changes nothing there either.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import struct
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -393,7 +395,8 @@ def _insert_transactions(
     *, actor: User | None, postings: Sequence[Posting], now: dt.datetime
 ) -> list[JournalTransaction]:
     """INSERT new transactions (no reversals) as `_build` + save would, in one executemany
-    (SQLite) or few multi-row VALUES statements (PostgreSQL); the saved objects, in order."""
+    (SQLite) or one binary COPY with ids taken from the table's sequence first (PostgreSQL);
+    the saved objects, in order."""
     if not postings:
         return []
     ops = connection.ops
@@ -414,7 +417,7 @@ def _insert_transactions(
         return dates[value]
 
     stamp = adapt_time(now)
-    public_ids = [uuid.uuid4() for _ in postings]
+    public_ids = _uuid4_many(len(postings))
     values = [
         (
             public_id if postgres else public_id.hex,
@@ -434,14 +437,19 @@ def _insert_transactions(
         )
         for public_id, posting in zip(public_ids, postings, strict=True)
     ]
-    ids = _insert_returning_ids(values)
+    if postgres:
+        pks = _allocate_transaction_ids(len(values))
+        _copy_with_ids(pks, values)
+    else:
+        ids = _insert_returning_ids(values)
+        pks = [ids[public_id] for public_id in public_ids]
     init_signals = signals.pre_init.has_listeners(
         JournalTransaction
     ) or signals.post_init.has_listeners(JournalTransaction)
     created = []
-    for public_id, posting in zip(public_ids, postings, strict=True):
+    for pk, public_id, posting in zip(pks, public_ids, postings, strict=True):
         fields = {
-            "id": ids[public_id],
+            "id": pk,
             "public_id": public_id,
             "created_at": now,
             "updated_at": now,
@@ -461,36 +469,72 @@ def _insert_transactions(
     return created
 
 
-def _insert_returning_ids(values: list[tuple[Any, ...]]) -> dict[uuid.UUID, int]:
-    """INSERT transaction rows; {public_id: id} of the rows written."""
+_UUID_SET_INT = uuid.UUID.__dict__["int"].__set__
+_UUID_SET_SAFE = uuid.UUID.__dict__["is_safe"].__set__
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+_TWO_HALVES = struct.Struct(">QQ")
+
+
+def _uuid4_many(count: int) -> list[uuid.UUID]:
+    """`count` random (version 4) UUIDs as `uuid.uuid4()` makes them, from one read of the
+    random source (the bulk path's ids; as remittance.bulk.uuid4_many, which this app does not
+    import)."""
+    unknown = uuid.SafeUUID.unknown
+    made: list[uuid.UUID] = []
+    for high, low in _TWO_HALVES.iter_unpack(os.urandom(16 * count)):
+        one = object.__new__(uuid.UUID)
+        _UUID_SET_INT(one, ((high << 64) | low) & _UUID4_CLEAR | _UUID4_SET)
+        _UUID_SET_SAFE(one, unknown)
+        made.append(one)
+    return made
+
+
+def _allocate_transaction_ids(count: int) -> list[int]:
+    """PostgreSQL: `count` new ids from the transaction table's id sequence, ascending (those
+    INSERTs of `count` rows without ids would take, in their order; the sequence hands each id
+    out once, so other writers' rows cannot take them)."""
+    meta = JournalTransaction._meta
+    column = str(cast("Field[Any, Any]", meta.pk).column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [connection.ops.quote_name(meta.db_table), column, count],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _column_list(names: Sequence[str]) -> str:
+    """The quoted, comma-separated columns of JournalTransaction fields `names`."""
     quote = connection.ops.quote_name
-    table = quote(JournalTransaction._meta.db_table)
-    columns = ", ".join(
-        quote(str(cast("Field[Any, Any]", JournalTransaction._meta.get_field(c)).column))
-        for c in _TRANSACTION_COLUMNS
-    )
+    meta = JournalTransaction._meta
+    return ", ".join(quote(str(cast("Field[Any, Any]", meta.get_field(c)).column)) for c in names)
+
+
+def _copy_with_ids(pks: list[int], values: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: INSERT transaction rows (`values` in `_TRANSACTION_COLUMNS` order) with the
+    ids `pks` by one binary COPY: no reading the ids back afterwards."""
+    names = ("id", *_TRANSACTION_COLUMNS)
+    with connection.cursor() as cursor:
+        copy_rows(
+            cursor,
+            connection.ops.quote_name(JournalTransaction._meta.db_table),
+            _column_list(names),
+            [(pk, *row) for pk, row in zip(pks, values, strict=True)],
+            binary_types(JournalTransaction, names),
+        )
+
+
+def _insert_returning_ids(values: list[tuple[Any, ...]]) -> dict[uuid.UUID, int]:
+    """SQLite: INSERT transaction rows; {public_id: id} of the rows written (PostgreSQL takes
+    the ids first: `_allocate_transaction_ids`)."""
+    table = connection.ops.quote_name(JournalTransaction._meta.db_table)
     marks = "(" + ", ".join(["%s"] * len(_TRANSACTION_COLUMNS)) + ")"
-    head = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
+    head = f"INSERT INTO {table} ({_column_list(_TRANSACTION_COLUMNS)}) VALUES "  # noqa: S608
     ids: dict[uuid.UUID, int] = {}
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # COPY (no SQL text parsed per row by client-side binding), then the ids by
-            # public id (unique; other writers' rows may interleave, so not by id range).
-            copy_rows(
-                cursor,
-                table,
-                columns,
-                values,
-                binary_types(JournalTransaction, _TRANSACTION_COLUMNS),
-            )
-            cursor.execute(
-                f"SELECT public_id, id FROM {table} WHERE public_id = ANY(%s)",  # noqa: S608
-                [[row[0] for row in values]],
-            )
-            ids.update(cursor.fetchall())
-            return ids
-        # SQLite: the write lock is held from the first INSERT to the commit, and AUTOINCREMENT
-        # ids only grow, so this batch's rows are among those above the highest id seen before.
+        # The write lock is held from the first INSERT to the commit, and AUTOINCREMENT ids only
+        # grow, so this batch's rows are among those above the highest id seen before.
         cursor.execute(f"SELECT MAX(id) FROM {table}")  # noqa: S608
         (before,) = cursor.fetchone()
         for start in range(0, len(values), 2000):

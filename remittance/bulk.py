@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import queue
+import struct
 import threading
 import time
 import uuid
@@ -267,23 +268,25 @@ def _update_from_copy(
 
 
 _UUID_NEW = object.__new__
-_UUID_SET = object.__setattr__
+# UUID's slots, set directly (UUID.__setattr__ refuses: UUIDs are immutable)
+_UUID_SET_INT = uuid.UUID.__dict__["int"].__set__
+_UUID_SET_SAFE = uuid.UUID.__dict__["is_safe"].__set__
 _VERSION_4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
 _VERSION_4_SET = (0x8000 << 48) | (4 << 76)
+_TWO_HALVES = struct.Struct(">QQ")  # 16 random bytes as two big-endian 64-bit halves
 
 
 def uuid4_many(count: int) -> list[uuid.UUID]:
     """`count` random (version 4) UUIDs, as `uuid.uuid4()` makes them (same bits set), from one
     read of the random source and without UUID.__init__'s argument checks per id."""
-    data = os.urandom(16 * count)
-    made = []
     unknown = uuid.SafeUUID.unknown
-    for start in range(0, 16 * count, 16):
-        value = int.from_bytes(data[start : start + 16]) & _VERSION_4_CLEAR | _VERSION_4_SET
+    made: list[uuid.UUID] = []
+    append = made.append
+    for high, low in _TWO_HALVES.iter_unpack(os.urandom(16 * count)):
         one = _UUID_NEW(uuid.UUID)
-        _UUID_SET(one, "int", value)
-        _UUID_SET(one, "is_safe", unknown)
-        made.append(one)
+        _UUID_SET_INT(one, ((high << 64) | low) & _VERSION_4_CLEAR | _VERSION_4_SET)
+        _UUID_SET_SAFE(one, unknown)
+        append(one)
     return made
 
 

@@ -64,6 +64,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import signals
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from audit.models import Action, Category
@@ -231,6 +233,31 @@ def _claims() -> Any:
     return Claim.objects.only(*_CLAIM_FIELDS)
 
 
+_CLAIM_COLUMNS_READ = ("id", *_CLAIM_FIELDS)
+
+
+def _lean_claims(**filters: Any) -> list[Claim]:
+    """`list(_claims().filter(**filters))`, the instances assembled from a values_list (the
+    values converted as the ORM converts them) as `Model.from_db` leaves them: the fields
+    read in `__dict__`, the others deferred, saved state. Tens of thousands of claims cost a
+    third of that through the ORM's per-row `from_db` and `__init__`. Through the ORM when
+    pre/post_init receivers want `__init__`."""
+    if signals.pre_init.has_listeners(Claim) or signals.post_init.has_listeners(Claim):
+        return list(_claims().filter(**filters))
+    queryset = Claim.objects.filter(**filters)
+    rows = queryset.values_list(*_CLAIM_COLUMNS_READ)
+    claims = []
+    new = Claim.__new__
+    for values in rows:
+        claim = new(Claim)
+        claim.__dict__.update(zip(_CLAIM_COLUMNS_READ, values, strict=True))
+        state = claim._state = ModelState()
+        state.adding = False
+        state.db = queryset.db
+        claims.append(claim)
+    return claims
+
+
 def _with_people(claims: Sequence[Claim]) -> Sequence[Claim]:
     """Give `claims` their patient (public id) and payer (appeal days), one instance per
     distinct patient and payer: a file pays many claims of the same people, and building a
@@ -256,7 +283,7 @@ def _claims_by(field_name: str, values: Iterable[str]) -> dict[str, list[Claim]]
     wanted = sorted({v for v in values if v})
     claims: list[Claim] = []
     for chunk in _chunks(wanted):
-        claims += _claims().filter(**{f"{field_name}__in": chunk})
+        claims += _lean_claims(**{f"{field_name}__in": chunk})
     for claim in _with_people(claims):
         found[getattr(claim, field_name)].append(claim)
     return found
@@ -842,9 +869,8 @@ def _lock_claims(claims: Iterable[Claim]) -> dict[int, Claim]:
             .values_list("pk", *_LOCKED_FIELDS)
         )
         for pk, *values in rows:
-            claim = by_id[pk]
-            for name, value in zip(_LOCKED_FIELDS, values, strict=True):
-                setattr(claim, name, value)
+            # plain (not related) fields: setattr would store each in __dict__ all the same
+            by_id[pk].__dict__.update(zip(_LOCKED_FIELDS, values, strict=True))
     return by_id
 
 
@@ -965,10 +991,6 @@ _EVENT_COLUMNS = (
     "to_status",
     "note",
 )
-
-
-def _triplet(a: Adjustment) -> tuple[str, str, Decimal, Decimal | None]:
-    return a.group, a.reason[:5], a.amount, a.quantity
 
 
 def _denial_causes() -> dict[str, str]:
@@ -1137,15 +1159,22 @@ class _Poster:
         now = self.now
         line_ids = uuid4_many(sum(len(clp.lines) for clp in self.clps))
         fresh_line_id = iter(line_ids)
-        rows = []
+        rows: list[tuple[Any, ...]] = []
+        append = rows.append
         for claim_id, clp in zip(self.claim_ids, self.clps, strict=True):
             for position, line in enumerate(clp.lines, start=1):
-                public_id = next(fresh_line_id)
                 procedure = line.procedure
                 original = line.original_procedure
-                rows.append(
+                modifiers = procedure.modifiers
+                remarks = line.remark_codes
+                allowed = None  # line.allowed, without its generator
+                for info in line.amounts:
+                    if info.qualifier == "B6":
+                        allowed = info.amount
+                        break
+                append(
                     (
-                        public_id,
+                        next(fresh_line_id),
                         now,
                         now,
                         claim_id,
@@ -1153,15 +1182,15 @@ class _Poster:
                         None,
                         procedure.qualifier,
                         procedure.code[:48],
-                        ":".join(procedure.modifiers)[:11],
+                        ":".join(modifiers)[:11] if modifiers else "",
                         str(original)[:48] if original else "",
                         line.charge,
                         line.paid,
                         line.units,
                         line.service_date,
                         line.control_number[:50],
-                        line.allowed,
-                        ",".join(line.remark_codes)[:100],
+                        allowed,
+                        ",".join(remarks)[:100] if remarks else "",
                     )
                 )
         if allocated is not None:
@@ -1186,16 +1215,40 @@ class _Poster:
                 )
             )
         )
+        append = adjustments.append
+        # group, reason (CARC, 5 characters at most), amount, quantity of each CAS triplet
         for claim_id, clp in zip(self.claim_ids, self.clps, strict=True):
             for a in clp.adjustments:
-                adjustments.append(
-                    (next(fresh), now, now, claim_id, None, claim_level, *_triplet(a))
+                append(
+                    (
+                        next(fresh),
+                        now,
+                        now,
+                        claim_id,
+                        None,
+                        claim_level,
+                        a.group,
+                        a.reason[:5],
+                        a.amount,
+                        a.quantity,
+                    )
                 )
             for line in clp.lines:
                 line_id = next(line_pk)
                 for a in line.adjustments:
-                    adjustments.append(
-                        (next(fresh), now, now, claim_id, line_id, line_level, *_triplet(a))
+                    append(
+                        (
+                            next(fresh),
+                            now,
+                            now,
+                            claim_id,
+                            line_id,
+                            line_level,
+                            a.group,
+                            a.reason[:5],
+                            a.amount,
+                            a.quantity,
+                        )
                     )
         writes.insert(RemittanceAdjustment, _ADJUSTMENT_COLUMNS, adjustments, via=insert_rows)
 
@@ -1240,13 +1293,16 @@ class _Poster:
         plan = _ClaimPlan(locked=locked, now=timezone.now())
         now = plan.now
         total = len(self.claim_ids)
+        key_prefix = f"835:{self.sha[:40]}:"
+        user = self._user
+        user_id = user.pk if user is not None else None
         for number, (claim_id, clp, payment, match) in enumerate(
             zip(self.claim_ids, self.clps, self.payments, self.matches, strict=True), start=1
         ):
             if match.claim is None:
                 continue
             claim = locked[match.claim.pk]
-            key = f"835:{self.sha[:40]}:{claim_id}"
+            key = f"{key_prefix}{claim_id}"
             denied = _denied_line_positions(clp)
             if clp.is_reversal:
                 plan.reversals.append((clp, claim, payment, key))
@@ -1268,7 +1324,7 @@ class _Poster:
             if clp.payer_claim_number and not claim.payer_claim_number:
                 claim.payer_claim_number = clp.payer_claim_number[:50]
             plan.changed[claim.pk] = claim
-            plan.events += self._status(claim, clp, payment, now, plan.audits, denied)
+            plan.events += self._status(claim, clp, payment, now, plan.audits, denied, user_id)
             denial = self._denial(claim, claim_id, clp, payment, reasons, denied)
             if denial is not None:
                 plan.denials.append((claim, denial))
@@ -1349,11 +1405,14 @@ class _Poster:
         now: dt.datetime,
         audits: list[dict[str, Any]],
         denied: set[int],
+        user_id: int | None,
     ) -> list[tuple[Any, ...]]:
-        user_id = self._user.pk if self._user is not None else None
+        """The claim's timeline events (and its audit event in `audits`); `user_id`: the
+        acting user's id (`self._user`), None for the system."""
+        claim_id = claim.pk
         if clp.is_reversal:
             note = f"Payer reversed its payment (835 trace {payment.trace_number})."
-            return [(now, now, claim.pk, now, user_id, "", "", note[:200])]
+            return [(now, now, claim_id, now, user_id, "", "", note[:200])]
         target = _target_status(clp, denied)
         try:
             path = _status_path(claim.status, target)
@@ -1367,7 +1426,7 @@ class _Poster:
         steps = [claim.status, *path]
         note = f"835 trace {payment.trace_number}"[:200]
         for to_status in path:
-            events.append((now, now, claim.pk, now, user_id, claim.status, to_status, note))
+            events.append((now, now, claim_id, now, user_id, claim.status, to_status, note))
             claim.status = to_status
             claim.status_changed_at = now
         if path:

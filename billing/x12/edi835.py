@@ -61,6 +61,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import chain
+from operator import attrgetter
 
 from billing.x12.segments import Delimiters, X12SyntaxError, tokenize
 
@@ -76,7 +78,15 @@ MAX_CAS_TRIPLETS = 6
 MAX_PLB_PAIRS = 6
 
 _CODE_WITH_ZERO_DECIMALS = re.compile(r"([A-Z0-9]{4,5})\.0+")
+# The amounts `_amount` accepts as they are written (no blanks around them; at most 19
+# characters is checked beside): a money amount (two decimals at most), and a number. Only a
+# shortcut: what they do not match goes through `_amount`, which accepts or refuses it.
+_MONEY_TEXT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]{0,2})?|\.[0-9]{1,2})").fullmatch
+_NUMBER_TEXT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)").fullmatch
+_MAX_AMOUNT_TEXT = 19
 _CENT = Decimal("0.01")
+_AMOUNT_OF = attrgetter("amount")
+_ADJUSTMENTS_OF = attrgetter("adjustments")
 _ZERO = Decimal("0")
 
 
@@ -159,7 +169,7 @@ class ServiceLine835:
 
     @property
     def adjusted_total(self) -> Decimal:
-        return sum((a.amount for a in self.adjustments), _ZERO)
+        return sum(map(_AMOUNT_OF, self.adjustments), _ZERO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +198,7 @@ class ClaimPayment835:
 
     @property
     def line_adjustments(self) -> tuple[Adjustment, ...]:
-        return tuple(a for line in self.lines for a in line.adjustments)
+        return tuple(chain.from_iterable(map(_ADJUSTMENTS_OF, self.lines)))
 
     @property
     def all_adjustments(self) -> tuple[Adjustment, ...]:
@@ -196,7 +206,7 @@ class ClaimPayment835:
 
     @property
     def adjusted_total(self) -> Decimal:
-        return sum((a.amount for a in self.all_adjustments), _ZERO)
+        return sum(map(_AMOUNT_OF, self.all_adjustments), _ZERO)
 
     @property
     def is_reversal(self) -> bool:
@@ -314,7 +324,7 @@ def _amount(
         if required:
             raise X835Error(index, segment[0], f"{segment[0]}{number:02d}", "the amount is missing")
         return None
-    if len(raw) > 19 or not _is_number(raw):
+    if len(raw) > _MAX_AMOUNT_TEXT or not _is_number(raw):
         name = f"{segment[0]}{number:02d}"
         raise X835Error(index, segment[0], name, f"{raw[:20]!r} is not a number")
     point = raw.find(".")
@@ -342,7 +352,7 @@ def _date(raw: str) -> dt.date | None:
 # --- the parser -----------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Line:
     procedure: ProcedureCode
     charge: Decimal | None
@@ -362,28 +372,30 @@ class _Line:
     remark_codes: list[str] = field(default_factory=list)
 
     def freeze(self) -> ServiceLine835:
+        # positional, in ServiceLine835's field order (a keyword call costs a third more)
         return ServiceLine835(
-            procedure=self.procedure,
-            charge=self.charge,
-            paid=self.paid,
-            revenue_code=self.revenue_code,
-            units=self.units,
-            original_procedure=self.original_procedure,
-            original_units=self.original_units,
-            service_date=self.service_date,
-            service_end_date=self.service_end_date,
-            adjustments=tuple(self.adjustments),
-            control_number=self.control_number,
-            references=tuple(self.references),
-            amounts=tuple(self.amounts),
-            remark_codes=tuple(self.remark_codes),
-            segment_index=self.segment_index,
+            self.procedure,
+            self.charge,
+            self.paid,
+            self.revenue_code,
+            self.units,
+            self.original_procedure,
+            self.original_units,
+            self.service_date,
+            self.service_end_date,
+            tuple(self.adjustments),
+            self.control_number,
+            tuple(self.references),
+            tuple(self.amounts),
+            tuple(self.remark_codes),
+            self.segment_index,
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Claim:
-    fields: dict[str, object]
+    # CLP01..CLP09 as ClaimPayment835 takes them: patient_control_number .. frequency_code
+    fields: tuple[str, str, Decimal, Decimal, Decimal, str, str, str, str]
     segment_index: int
     adjustments: list[Adjustment] = field(default_factory=list)
     parties: dict[str, Party] = field(default_factory=dict)
@@ -394,20 +406,22 @@ class _Claim:
     line_adjusted: Decimal = _ZERO
 
     def freeze(self) -> ClaimPayment835:
+        # positional, in ClaimPayment835's field order (a keyword call costs a third more)
+        parties, dates = self.parties, self.dates
         return ClaimPayment835(
-            **self.fields,  # type: ignore[arg-type]
-            adjustments=tuple(self.adjustments),
-            patient=self.parties.get("QC"),
-            subscriber=self.parties.get("IL"),
-            corrected_patient=self.parties.get("74"),
-            rendering_provider=self.parties.get("82"),
-            service_start=self.dates.get("232"),
-            service_end=self.dates.get("233"),
-            received_date=self.dates.get("050"),
-            references=tuple(self.references),
-            amounts=tuple(self.amounts),
-            lines=tuple(self.lines),
-            segment_index=self.segment_index,
+            *self.fields,
+            tuple(self.adjustments),
+            parties.get("QC"),
+            parties.get("IL"),
+            parties.get("74"),
+            parties.get("82"),
+            dates.get("232"),
+            dates.get("233"),
+            dates.get("050"),
+            tuple(self.references),
+            tuple(self.amounts),
+            tuple(self.lines),
+            self.segment_index,
         )
 
 
@@ -431,7 +445,53 @@ class _Parser:
         self.plbs: list[ProviderAdjustment] = []
         self.claim: _Claim | None = None
         self.line: _Line | None = None
-        self.transaction_segments = 0
+        # True from the set's BPR to its SE: a segment other than the envelope's goes straight
+        # to its reader (what `run` checks for every segment holds then)
+        self.body_open = False
+        # Each distinct text read once per file: amounts (Decimal), numbers (money=False),
+        # DTM dates, SVC composites read without a warning. All of them immutable.
+        self.money: dict[str, Decimal] = {}
+        self.numbers: dict[str, Decimal] = {}
+        self.dates: dict[str, dt.date | None] = {}
+        self.procedures: dict[str, ProcedureCode] = {}
+        # CAS triplets (group, reason, amount text, quantity text) already read: one frozen
+        # Adjustment serves every equal triplet of the file
+        self.triplets: dict[tuple[str, str, str, str], Adjustment] = {}
+
+    # -- amounts, read once per distinct text
+
+    def amount(self, segment: list[str], number: int, index: int) -> Decimal:
+        """`_required_amount`, each distinct text validated and converted once per file."""
+        raw = segment[number] if number < len(segment) else ""
+        value = self.money.get(raw)
+        if value is None:
+            if len(raw) <= _MAX_AMOUNT_TEXT and _MONEY_TEXT(raw) is not None:
+                value = self.money[raw] = Decimal(raw)
+            else:
+                value = _required_amount(segment, number, index)
+        return value
+
+    def optional_amount(self, segment: list[str], number: int, index: int) -> Decimal | None:
+        """`_amount(..., required=False)`, as `amount` does it."""
+        raw = segment[number] if number < len(segment) else ""
+        value = self.money.get(raw)
+        if value is None:
+            if len(raw) <= _MAX_AMOUNT_TEXT and _MONEY_TEXT(raw) is not None:
+                value = self.money[raw] = Decimal(raw)
+            else:
+                return _amount(segment, number, index, required=False)
+        return value
+
+    def optional_number(self, segment: list[str], number: int, index: int) -> Decimal | None:
+        """`_amount(..., required=False, money=False)`, as `amount` does it."""
+        raw = segment[number] if number < len(segment) else ""
+        value = self.numbers.get(raw)
+        if value is None:
+            if len(raw) <= _MAX_AMOUNT_TEXT and _NUMBER_TEXT(raw) is not None:
+                value = self.numbers[raw] = Decimal(raw)
+            else:
+                return _amount(segment, number, index, required=False, money=False)
+        return value
 
     # -- driver
 
@@ -461,22 +521,28 @@ class _Parser:
             "PLB": self.on_plb,
             "LX": self.on_lx,
         }
+        body_open = False  # self.body_open, which only the slow path below changes
         for index, segment in enumerate(self.segments, start=1):
             tag = segment[0]
+            read = body.get(tag)  # (no envelope segment has a body reader)
+            if read is not None and body_open:
+                # the checks below pass: not after IEA, inside ST..SE, after the BPR
+                read(segment, index)
+                continue
             if self.closed_interchange:
                 raise X835Error(index, tag, "", "segment after the interchange trailer (IEA)")
             handler = handlers.get(tag)
             if handler is not None:
                 handler(segment, index)
+                body_open = self.body_open
                 continue
             if self.st is None:
                 raise X835Error(index, tag, "", "segment outside a transaction set (ST..SE)")
-            self.transaction_segments += 1
             if tag != "BPR" and "total_paid" not in self.header:
                 raise X835Error(index, tag, "", "the transaction set must start with BPR")
-            read = body.get(tag)
             if read is not None:
                 read(segment, index)
+            body_open = self.body_open
         last = len(self.segments)
         if self.st is not None:
             raise X835Error(last, self.segments[-1][0], "", "the file ends before SE: truncated")
@@ -517,6 +583,7 @@ class _Parser:
                 f"IEA02 {_element(segment, 2)!r} differs from ISA13 {_element(self.isa, 13)!r}"
             )
         self.closed_interchange = True
+        self.body_open = False
 
     def on_gs(self, segment: list[str], index: int) -> None:
         if self.isa is None:
@@ -559,12 +626,14 @@ class _Parser:
         self.plbs = []
         self.claim = None
         self.line = None
-        self.transaction_segments = 1
+        self.body_open = False
 
     def on_se(self, segment: list[str], index: int) -> None:
         if self.st is None:
             raise X835Error(index, "SE", "", "SE without ST")
-        self.transaction_segments += 1
+        # The segments from ST to this SE: every segment between them was read (any envelope
+        # segment there, and any before the BPR, is refused).
+        in_set = index - self.st_index + 1
         control = _element(self.st, 2)
         if _element(segment, 2) != control:
             raise X835Error(
@@ -573,11 +642,11 @@ class _Parser:
                 "SE02",
                 f"{_element(segment, 2)!r} does not close transaction set {control!r}",
             )
-        if _element(segment, 1) != str(self.transaction_segments):
+        if _element(segment, 1) != str(in_set):
             self.payment_warnings.append(
-                f"SE01 says {_element(segment, 1)!r} segments; the set has "
-                f"{self.transaction_segments}"
+                f"SE01 says {_element(segment, 1)!r} segments; the set has {in_set}"
             )
+        self.body_open = False
         self.close_claim()
         self.payments.append(self.freeze_payment(index))
         self.st = None
@@ -622,6 +691,7 @@ class _Parser:
             payment_date=payment_date,
             bpr_index=index,
         )
+        self.body_open = self.st is not None and not self.closed_interchange
 
     def on_trn(self, segment: list[str], index: int) -> None:
         if self.claim is not None or "trace_number" in self.header:
@@ -650,7 +720,8 @@ class _Parser:
         self.n1 = ""
 
     def on_ref(self, segment: list[str], index: int) -> None:
-        reference = Reference(_element(segment, 1), _element(segment, 2))
+        count = len(segment)
+        reference = Reference(segment[1] if count > 1 else "", segment[2] if count > 2 else "")
         if self.line is not None:
             if reference.qualifier == "6R":
                 self.line.control_number = reference.value
@@ -661,8 +732,14 @@ class _Parser:
             self.header["payer_id"] = reference.value
 
     def on_dtm(self, segment: list[str], index: int) -> None:
-        qualifier, raw = _element(segment, 1), _element(segment, 2)
-        value = _date(raw)
+        count = len(segment)
+        qualifier = segment[1] if count > 1 else ""
+        raw = segment[2] if count > 2 else ""
+        dates = self.dates
+        if raw in dates:
+            value = dates[raw]
+        else:
+            value = dates[raw] = _date(raw)
         if value is None:
             self.payment_warnings.append(
                 f"segment {index} (DTM) DTM02 {raw[:10]!r} is not a valid date"
@@ -681,8 +758,8 @@ class _Parser:
         target = self.line if self.line is not None else self.claim
         if target is None:
             return
-        amount = _required_amount(segment, 2, index)
-        target.amounts.append(AmountInfo(_element(segment, 1), amount))
+        amount = self.amount(segment, 2, index)
+        target.amounts.append(AmountInfo(segment[1] if len(segment) > 1 else "", amount))
 
     # -- claims
 
@@ -695,17 +772,17 @@ class _Parser:
         if status not in CLAIM_STATUS_CODES:
             raise X835Error(index, "CLP", "CLP02", f"{status!r} is not a claim status code")
         self.claim = _Claim(
-            fields={
-                "patient_control_number": pcn,
-                "status_code": status,
-                "charge": _required_amount(segment, 3, index),
-                "paid": _required_amount(segment, 4, index),
-                "patient_responsibility": _amount(segment, 5, index, required=False) or _ZERO,
-                "filing_indicator": _element(segment, 6),
-                "payer_claim_number": _element(segment, 7),
-                "facility_type": _element(segment, 8),
-                "frequency_code": _element(segment, 9),
-            },
+            fields=(
+                pcn,
+                status,
+                self.amount(segment, 3, index),  # charge
+                self.amount(segment, 4, index),  # paid
+                self.optional_amount(segment, 5, index) or _ZERO,  # patient responsibility
+                _element(segment, 6),  # filing indicator
+                _element(segment, 7),  # payer claim number
+                _element(segment, 8),  # facility type
+                _element(segment, 9),  # frequency code
+            ),
             segment_index=index,
         )
 
@@ -713,16 +790,12 @@ class _Parser:
         if self.claim is None or self.line is not None:
             return
         entity = _element(segment, 1)
-        value = [_element(segment, n).strip() for n in range(10)]
+        value = [element.strip() for element in segment[:10]]
+        value += [""] * (10 - len(value))
+        # positional, in Party's field order: entity, entity_type, last_name, first_name,
+        # middle_name, suffix, id_qualifier, identifier
         self.claim.parties[entity] = Party(
-            entity=entity,
-            entity_type=value[2],
-            last_name=value[3],
-            first_name=value[4],
-            middle_name=value[5],
-            suffix=value[7],
-            id_qualifier=value[8],
-            identifier=value[9],
+            entity, value[2], value[3], value[4], value[5], value[7], value[8], value[9]
         )
 
     def on_cas(self, segment: list[str], index: int) -> None:
@@ -735,7 +808,10 @@ class _Parser:
         if len(segment) > 2 + 3 * MAX_CAS_TRIPLETS:
             raise X835Error(index, "CAS", "", "more than six adjustment triplets")
         found = 0
-        for first in range(2, len(segment), 3):
+        count = len(segment)
+        adjustments = target.adjustments
+        triplets = self.triplets
+        for first in range(2, count, 3):
             reason = segment[first].strip()
             if not reason:
                 if _element(segment, first + 1):
@@ -743,9 +819,15 @@ class _Parser:
                         index, "CAS", f"CAS{first:02d}", "an amount without a reason code"
                     )
                 continue
-            amount = _required_amount(segment, first + 1, index)
-            quantity = _amount(segment, first + 2, index, required=False, money=False)
-            target.adjustments.append(Adjustment(group, reason, amount, quantity))
+            raw = segment[first + 1] if first + 1 < count else ""
+            raw_quantity = segment[first + 2] if first + 2 < count else ""
+            key = (group, reason, raw, raw_quantity)
+            adjustment = triplets.get(key)
+            if adjustment is None:  # (the same texts read before were accepted)
+                amount = self.amount(segment, first + 1, index)
+                quantity = self.optional_number(segment, first + 2, index) if raw_quantity else None
+                adjustment = triplets[key] = Adjustment(group, reason, amount, quantity)
+            adjustments.append(adjustment)
             found += 1
         if not found:
             raise X835Error(index, "CAS", "CAS02", "the adjustment reason code is missing")
@@ -769,26 +851,45 @@ class _Parser:
             shifted = True
         else:
             procedure = self.procedure(raw, index, "SVC01", required=True)  # type: ignore[assignment]
-        original = self.procedure(_element(elements, 6), index, "SVC06", required=False)
-        self.line = _Line(
-            procedure=procedure,
-            charge=_amount(elements, 2, index, required=False),
-            paid=_amount(elements, 3, index, required=False),
-            revenue_code=_element(elements, 4),
-            units=_amount(elements, 5, index, required=False, money=False),
-            original_procedure=original,
-            original_units=_amount(elements, 7, index, required=False, money=False),
-            segment_index=index,
-            shifted=shifted,
+        count = len(elements)
+        raw_original = elements[6] if count > 6 else ""
+        original = (
+            self.procedure(raw_original, index, "SVC06", required=False) if raw_original else None
+        )
+        # self.optional_amount / optional_number, each known text taken at once
+        charge = self.money.get(elements[2]) if count > 2 else None
+        if charge is None:
+            charge = self.optional_amount(elements, 2, index)
+        paid = self.money.get(elements[3]) if count > 3 else None
+        if paid is None:
+            paid = self.optional_amount(elements, 3, index)
+        revenue_code = elements[4] if count > 4 else ""
+        units = self.numbers.get(elements[5]) if count > 5 else None
+        if units is None:
+            units = self.optional_number(elements, 5, index)
+        self.line = _Line(  # positional, in _Line's field order
+            procedure,
+            charge,
+            paid,
+            revenue_code,
+            units,
+            original,
+            self.optional_number(elements, 7, index) if count > 7 else None,
+            index,
+            shifted,
         )
 
     def procedure(self, raw: str, index: int, name: str, *, required: bool) -> ProcedureCode | None:
+        known = self.procedures.get(raw)
+        if known is not None:
+            return known
         if not raw:
             if required:
                 raise X835Error(index, "SVC", name, "the procedure code is missing")
             return None
         separator = self.delimiters.component
-        if separator not in raw:
+        declared = separator in raw
+        if not declared:
             other = raw[2:3]
             if raw[:2] in PRODUCT_QUALIFIERS and other and not other.isalnum() and other != " ":
                 self.payment_warnings.append(
@@ -807,7 +908,10 @@ class _Parser:
         if not code:
             raise X835Error(index, "SVC", name, "the procedure code is missing")
         modifiers = tuple(part for part in parts[2:6] if part)
-        return ProcedureCode(qualifier, code, modifiers)
+        procedure = ProcedureCode(qualifier, code, modifiers)
+        if declared:  # (read without a warning: the same text reads the same next time)
+            self.procedures[raw] = procedure
+        return procedure
 
     def on_lq(self, segment: list[str], index: int) -> None:
         if self.line is not None and _element(segment, 1) == "HE" and _element(segment, 2):

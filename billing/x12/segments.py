@@ -23,8 +23,10 @@ the problem; nothing else escapes for any input.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 
 _BOM = "\ufeff"
+_BLANKS = " \r\n\t"  # around segments: ignored
 
 
 class X12SyntaxError(ValueError):
@@ -143,33 +145,49 @@ def _isa_delimiters(text: str) -> Delimiters:
     return Delimiters(element, component, terminator, repetition_char, enveloped=True)
 
 
+def _is_segment_id(tag: str) -> bool:
+    return (
+        2 <= len(tag) <= 3
+        and tag.isascii()
+        and tag.isalnum()
+        and tag.isupper()
+        and tag[0].isalpha()
+    )
+
+
 def tokenize(data: bytes | str) -> tuple[Delimiters, list[list[str]]]:
     """Split a file into segments; each segment is its list of elements, element 0 the id."""
     text = decode(data)
     delimiters = detect_delimiters(text)
-    segments: list[list[str]] = []
     element = delimiters.element
-    for number, raw in enumerate(text.split(delimiters.segment), start=1):
-        piece = raw.strip(" \r\n\t")
+    pieces = text.split(delimiters.segment)
+    # The whole file in two C-level passes; each distinct segment id is checked once. A file
+    # with a bad id is read again piece by piece, which names the first bad one.
+    segments = [piece.split(element) for piece in map(str.strip, pieces, repeat(_BLANKS)) if piece]
+    if not all(map(_is_segment_id, {segment[0] for segment in segments})):
+        error = _first_bad_id(pieces, element)
+        if error is not None:
+            raise error
+    if not segments:
+        raise X12SyntaxError(0, "", "", "the file holds no segments")
+    return delimiters, segments
+
+
+def _first_bad_id(pieces: list[str], element: str) -> X12SyntaxError | None:
+    """The refusal of the first piece whose segment id is not one (None when there is none)."""
+    count = 0
+    for number, raw in enumerate(pieces, start=1):
+        piece = raw.strip(_BLANKS)
         if not piece:
             continue
-        elements = piece.split(element)
-        tag = elements[0]
-        if not (
-            2 <= len(tag) <= 3
-            and tag.isascii()
-            and tag.isalnum()
-            and tag.isupper()
-            and tag[0].isalpha()
-        ):
-            shown = elements[0][:10]
-            raise X12SyntaxError(
-                len(segments) + 1,
+        tag = piece.split(element, 1)[0]
+        if not _is_segment_id(tag):
+            shown = tag[:10]
+            return X12SyntaxError(
+                count + 1,
                 shown,
                 "",
                 f"{shown!r} is not a segment identifier (piece {number} of the file)",
             )
-        segments.append(elements)
-    if not segments:
-        raise X12SyntaxError(0, "", "", "the file holds no segments")
-    return delimiters, segments
+        count += 1
+    return None

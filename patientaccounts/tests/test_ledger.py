@@ -545,3 +545,18 @@ def test_post_many_finds_used_keys_across_lookup_chunks(frontdesk, monkeypatch):
     assert [t.pk for t in again[:5]] == [t.pk for t in first]
     assert JournalTransaction.objects.count() == 6
     assert AuditEvent.objects.filter(event="ledger.post").count() == 6
+
+
+def test_post_many_gives_ids_in_posting_order_and_later_posts_follow_them(frontdesk):
+    # given a bulk post (PostgreSQL: its ids taken from the sequence before the COPY)
+    patients = PatientFactory.create_batch(2)
+    txns = journal_post_many(actor=frontdesk, postings=_varied_postings(patients))
+    # when a single post follows
+    later = journal_post(actor=frontdesk, posting=charge(patients[0], idempotency_key="after-1"))
+    # then each returned id is its own row's, ascending in posting order, below the next post's
+    ids = [t.pk for t in txns]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    stored = dict(JournalTransaction.objects.filter(pk__in=ids).values_list("pk", "public_id"))
+    assert stored == {t.pk: t.public_id for t in txns}
+    assert later.pk > ids[-1]

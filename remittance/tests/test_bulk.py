@@ -236,3 +236,50 @@ def test_uuid4_many_makes_distinct_version_4_uuids():
         assert uuid.UUID(str(value)) == value
         assert hash(uuid.UUID(value.hex)) == hash(value)
     assert bulk.uuid4_many(0) == []
+
+
+def test_uuid4_many_sets_the_bits_uuid4_sets_on_the_random_bytes(monkeypatch):
+    # given the random source's bytes
+    data = bytes(range(256)) * 2
+    monkeypatch.setattr(bulk.os, "urandom", lambda size: data[:size])
+    # when
+    made = bulk.uuid4_many(32)
+    # then each id is UUID(bytes=..., version=4) of its 16 bytes, equal in every respect
+    expected = [uuid.UUID(bytes=data[at : at + 16], version=4) for at in range(0, 512, 16)]
+    assert made == expected
+    assert [(m.int, m.is_safe, str(m)) for m in made] == [
+        (e.int, e.is_safe, str(e)) for e in expected
+    ]
+
+
+def test_lean_claims_are_the_claims_the_orm_reads(make_claim):
+    # given claims
+    claims = [make_claim(f"LEAN{n}") for n in range(3)]
+    wanted = [c.patient_control_number for c in claims]
+    # when read lean and through the ORM
+    lean = sorted(services._lean_claims(patient_control_number__in=wanted), key=lambda c: c.pk)
+    orm = sorted(services._claims().filter(patient_control_number__in=wanted), key=lambda c: c.pk)
+    # then the same instances: fields read, fields deferred, saved state
+    assert [c.pk for c in lean] == [c.pk for c in orm] == sorted(c.pk for c in claims)
+    for mine, theirs in zip(lean, orm, strict=True):
+        assert type(mine) is Claim
+        assert {k: v for k, v in vars(mine).items() if k != "_state"} == {
+            k: v for k, v in vars(theirs).items() if k != "_state"
+        }
+        assert mine.get_deferred_fields() == theirs.get_deferred_fields()
+        assert (mine._state.adding, mine._state.db) == (False, theirs._state.db)
+        assert mine.total_charge == Claim.objects.get(pk=mine.pk).total_charge  # deferred: read
+    # and with init receivers connected, through the ORM itself
+    from django.db.models.signals import post_init
+
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance.pk)
+
+    post_init.connect(receiver, sender=Claim)
+    try:
+        read = services._lean_claims(patient_control_number__in=wanted)
+    finally:
+        post_init.disconnect(receiver, sender=Claim)
+    assert sorted(seen) == sorted(c.pk for c in read) == sorted(c.pk for c in claims)

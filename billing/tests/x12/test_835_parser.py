@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -414,3 +415,107 @@ def test_random_bytes_parse_or_raise_x835error_only(data):
     result = outcome(b"ISA*" + data)
     assert isinstance(result, X835Error)
     assert result.message
+
+
+# --- the parser's shortcuts read what the plain readers read ----------------------------------
+
+_AMOUNT_TEXT = st.one_of(
+    st.text(alphabet="0123456789.-+eE ", max_size=22),
+    st.from_regex(r"-?[0-9]{0,19}(\.[0-9]{0,4})?", fullmatch=True),
+    st.sampled_from(["", " ", ".", "-", "-.5", "5.", ".05", "1_0", "\uff11", "\u0661", "NaN"]),
+    st.text(max_size=6),
+)
+
+
+def _read(reader, *args, **kwargs):
+    try:
+        value = reader(*args, **kwargs)
+    except X835Error as error:
+        return ("refused", error.segment_index, error.element, error.message)
+    return ("read", str(value), type(value).__name__)
+
+
+@given(_AMOUNT_TEXT, st.booleans())
+@settings(max_examples=500, deadline=None)
+def test_the_parser_amount_shortcuts_read_and_refuse_as_amount_does(raw, again):
+    # given an element, read by the parser's cached readers (once, or a second time from the
+    # cache) and by `_amount`
+    from billing.x12.edi835 import _amount, _Parser
+    from billing.x12.segments import Delimiters
+
+    segment = ["CAS", "CO", "45", raw]
+    parser = _Parser(Delimiters("*", ":", "~", None, enveloped=True), [])
+    cases: list[tuple[Callable[..., Decimal | None], dict[str, bool]]] = [
+        (parser.amount, {"required": True}),
+        (parser.optional_amount, {"required": False}),
+        (parser.optional_number, {"required": False, "money": False}),
+    ]
+    for reader, plain in cases:
+        if again:
+            _read(reader, segment, 3, 7)
+        # then the same value (text and type), or the same refusal
+        assert _read(reader, segment, 3, 7) == _read(_amount, segment, 3, 7, **plain)
+
+
+def test_equal_cas_triplets_read_as_equal_adjustments_and_each_is_checked():
+    # given two lines with the same CAS triplet, one with a quantity
+    text = sample_text(
+        claims=[
+            one_line_claim(
+                lines=(
+                    SampleLine(
+                        "99213", Decimal("100.00"), Decimal("80.00"), (("CO", "45", Decimal("20")),)
+                    ),
+                    SampleLine(
+                        "99214", Decimal("100.00"), Decimal("80.00"), (("CO", "45", Decimal("20")),)
+                    ),
+                )
+            )
+        ]
+    )
+    first, second = text.index("CAS*CO*45*20~"), text.rindex("CAS*CO*45*20~")
+    with_quantity = text[:second] + "CAS*CO*45*20*2~" + text[second + len("CAS*CO*45*20~") :]
+    # when
+    lines = parse_835(text.encode()).claims[0].lines
+    quantity_lines = parse_835(with_quantity.encode()).claims[0].lines
+    # then
+    assert first != second
+    assert lines[0].adjustments == lines[1].adjustments
+    assert [a.quantity for line in quantity_lines for a in line.adjustments] == [None, Decimal(2)]
+    # and a bad quantity after a good triplet of the same texts is still refused
+    bad = text[:second] + "CAS*CO*45*20*X~" + text[second + len("CAS*CO*45*20~") :]
+    assert refusal(bad).message == "'X' is not a number"
+
+
+def test_names_the_first_bad_segment_id_after_blank_pieces():
+    # given a bad segment id after a blank piece (an empty segment) and good segments
+    text = sample_text()
+    at = text.index("CLP*")
+    bad = text[:at] + "~ \r\n~cLP*" + text[at + len("CLP*") :]
+    # when
+    error = refusal(bad)
+    # then the position counts segments (blank pieces skipped), the piece number counts pieces
+    segments = [p for p in text[:at].split("~") if p.strip()]
+    pieces = text[:at].split("~")
+    assert error.segment_index == len(segments) + 1
+    piece = len(pieces) + 2
+    assert error.message == f"'cLP' is not a segment identifier (piece {piece} of the file)"
+
+
+def test_se01_is_checked_against_the_segments_of_each_set():
+    # given two transaction sets, the second one's SE01 off by one
+    text = sample_text()
+    st_at, se_at = text.index("ST*835"), text.index("SE*")
+    se_end = text.index("~", se_at) + 1
+    second = text[st_at:se_end].replace("ST*835*0001", "ST*835*0002")
+    second = second.replace("SE*", "SE*9", 1).replace("*0001~", "*0002~")
+    second = second.replace("TRN*1*", "TRN*1*X", 1)
+    both = text[:se_end] + second + text[se_end:]
+    count = len([p for p in text[st_at:se_end].split("~") if p.strip()])
+    # when
+    remittance = parse_835(both.encode())
+    # then the first set has no warning; the second one names its count
+    assert remittance.payments[0].warnings == ()
+    assert remittance.payments[1].warnings == (
+        f"SE01 says '9{count}' segments; the set has {count}",
+    )
