@@ -58,7 +58,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import chain
@@ -460,26 +460,33 @@ class _Parser:
 
     # -- amounts, read once per distinct text
 
+    @staticmethod
+    def _convert(
+        cache: dict[str, Decimal], pattern: Callable[[str], object], raw: str
+    ) -> Decimal | None:
+        """`raw` as a Decimal remembered in `cache` when `pattern` (the strict form) matches;
+        None sends the caller to `_amount`, which accepts or refuses it with its message."""
+        if len(raw) <= _MAX_AMOUNT_TEXT and pattern(raw) is not None:
+            value = cache[raw] = Decimal(raw)
+            return value
+        return None
+
     def amount(self, segment: list[str], number: int, index: int) -> Decimal:
         """`_required_amount`, each distinct text validated and converted once per file."""
         raw = segment[number] if number < len(segment) else ""
         value = self.money.get(raw)
         if value is None:
-            if len(raw) <= _MAX_AMOUNT_TEXT and _MONEY_TEXT(raw) is not None:
-                value = self.money[raw] = Decimal(raw)
-            else:
-                value = _required_amount(segment, number, index)
-        return value
+            value = self._convert(self.money, _MONEY_TEXT, raw)
+        return _required_amount(segment, number, index) if value is None else value
 
     def optional_amount(self, segment: list[str], number: int, index: int) -> Decimal | None:
         """`_amount(..., required=False)`, as `amount` does it."""
         raw = segment[number] if number < len(segment) else ""
         value = self.money.get(raw)
         if value is None:
-            if len(raw) <= _MAX_AMOUNT_TEXT and _MONEY_TEXT(raw) is not None:
-                value = self.money[raw] = Decimal(raw)
-            else:
-                return _amount(segment, number, index, required=False)
+            value = self._convert(self.money, _MONEY_TEXT, raw)
+        if value is None:
+            return _amount(segment, number, index, required=False)
         return value
 
     def optional_number(self, segment: list[str], number: int, index: int) -> Decimal | None:
@@ -487,10 +494,9 @@ class _Parser:
         raw = segment[number] if number < len(segment) else ""
         value = self.numbers.get(raw)
         if value is None:
-            if len(raw) <= _MAX_AMOUNT_TEXT and _NUMBER_TEXT(raw) is not None:
-                value = self.numbers[raw] = Decimal(raw)
-            else:
-                return _amount(segment, number, index, required=False, money=False)
+            value = self._convert(self.numbers, _NUMBER_TEXT, raw)
+        if value is None:
+            return _amount(segment, number, index, required=False, money=False)
         return value
 
     # -- driver
