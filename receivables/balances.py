@@ -33,7 +33,7 @@ from django.db import connection
 from django.db import transaction as db_transaction
 from django.db.models import QuerySet
 
-from receivables import triggers
+from receivables import rollups, triggers
 from receivables.models import ClaimArBalance, PatientArBalance
 
 INSURANCE_AR = "insurance_ar"
@@ -248,11 +248,14 @@ def rebuild(*, on_step: Callable[[str], None] | None = None) -> RebuildResult:
             f"{_patient_sums_sql(t)}"
         )
         patients = cursor.rowcount
+        if rollups.available(connection):
+            step("summing the KPI rollups (cash, contractual, gross charges)")
+            rollups.rebuild(cursor)
         if connection.vendor == "postgresql":
             step("analyzing")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            for table in (t["claim_bal"], t["patient_bal"]):
+            for table in (t["claim_bal"], t["patient_bal"], rollups.MONEY, rollups.CHARGES):
                 cursor.execute(f"ANALYZE {table}")
     return RebuildResult(claims=claims, patients=patients)
 
@@ -289,8 +292,10 @@ def differences(*, limit: int = 20) -> list[str]:
         ledger_patients = _nonzero((p, _date(d), a) for p, d, a in cursor.fetchall())
         cursor.execute(f"SELECT patient_id, service_date, amount FROM {t['patient_bal']}")  # noqa: S608
         running_patients = _nonzero((p, _date(d), a) for p, d, a in cursor.fetchall())
-    problems = [f"trigger {name} is missing" for name in triggers.missing(connection)]
+    lost = triggers.missing(connection) + rollups.missing(connection)
+    problems = [f"trigger {name} is missing" for name in lost]
     problems += _attribute_differences(t)
+    problems += rollups.differences(connection)
     for label, ledger, running in (
         ("claim", ledger_claims, running_claims),
         ("patient", ledger_patients, running_patients),

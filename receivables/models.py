@@ -111,3 +111,38 @@ class PatientArBalance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient_id} {self.service_date} {self.amount}"
+
+
+class MoneyRollup(models.Model):
+    """Delta rows of the KPIs' cash and contractual adjustments per 15-minute UTC bucket of the
+    posting time and per location (the patient's home location): the figure is the sum of the
+    rows. Written only by the PostgreSQL triggers of receivables.rollups (empty on SQLite)."""
+
+    bucket = models.DateTimeField()
+    location_id = models.BigIntegerField(null=True, blank=True)
+    cash_cents = models.BigIntegerField()
+    contractual_cents = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = "KPI money rollup"
+        # its covering index (bucket) INCLUDE (...) is PostgreSQL's: receivables.rollups
+
+    def __str__(self) -> str:
+        return f"{self.bucket} {self.location_id} {self.cash_cents}/{self.contractual_cents}"
+
+
+class ChargeRollup(models.Model):
+    """Delta rows of the KPIs' gross charges per date of service and location (the encounter's):
+    the figure is the sum of the rows. Written only by the PostgreSQL triggers of
+    receivables.rollups (empty on SQLite)."""
+
+    service_date = models.DateField()
+    location_id = models.BigIntegerField()
+    gross_cents = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = "KPI charge rollup"
+        # its covering index (service_date) INCLUDE (...) is PostgreSQL's: receivables.rollups
+
+    def __str__(self) -> str:
+        return f"{self.service_date} {self.location_id} {self.gross_cents}"

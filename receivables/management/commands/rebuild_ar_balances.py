@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from receivables.balances import differences, rebuild
 
-REBUILD_STEPS = 5
+REBUILD_STEPS = 6
 
 
 class Command(BaseCommand):
