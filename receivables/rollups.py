@@ -39,6 +39,11 @@ which are fast at its sizes):
 * charge lines: INSERT, UPDATE, DELETE (statement-level); encounters: a row-level trigger when
   the location changes, with the same SHARE lock on the charge lines.
 
+The statement-level functions run their grouped INSERT through plpgsql's EXECUTE, so each is
+planned for the rows its statement wrote: a plan cached by the first call (a two-row posting,
+say) would scan the transactions table once per entry for a 100,000-entry 835 (measured: 11.6 s
+instead of a few milliseconds, and 835 ingest at 1,100 instead of 3,000 claim payments/s).
+
 A statement whose rows cannot be placed (an entry inserted before its transaction, a charge line
 before its encounter: the foreign keys are deferred) is refused with an error rather than
 counted wrong. `differences` compares both tables with the scans (`rebuild_ar_balances --check`).
@@ -141,13 +146,14 @@ def _charge_sums(source: str, *, where: str = "") -> str:
 
 
 def _apply_money(source: str, sign: str, *, where: str = "") -> str:
+    # EXECUTE: planned for this statement's rows, never with a plan cached for another call
     return f"""
-    WITH g AS ({_money_sums(source, where=where)}),
+    EXECUTE $q$WITH g AS ({_money_sums(source, where=where)}),
     added AS (
         INSERT INTO {MONEY} (bucket, location_id, cash_cents, contractual_cents)
         SELECT bucket, location_id, {sign}cash, {sign}contr FROM g
         WHERE bucket IS NOT NULL AND (cash <> 0 OR contr <> 0))
-    SELECT EXISTS (SELECT 1 FROM g WHERE bucket IS NULL) INTO orphans;
+    SELECT EXISTS (SELECT 1 FROM g WHERE bucket IS NULL)$q$ INTO orphans;
     IF orphans THEN
         RAISE EXCEPTION 'receivables rollups: a ledger entry was written before its transaction';
     END IF;"""
@@ -155,12 +161,12 @@ def _apply_money(source: str, sign: str, *, where: str = "") -> str:
 
 def _apply_charges(source: str, sign: str, *, where: str = "") -> str:
     return f"""
-    WITH g AS ({_charge_sums(source, where=where)}),
+    EXECUTE $q$WITH g AS ({_charge_sums(source, where=where)}),
     added AS (
         INSERT INTO {CHARGES} (service_date, location_id, gross_cents)
         SELECT service_date, location_id, {sign}gross FROM g
         WHERE location_id IS NOT NULL AND gross <> 0)
-    SELECT EXISTS (SELECT 1 FROM g WHERE location_id IS NULL) INTO orphans;
+    SELECT EXISTS (SELECT 1 FROM g WHERE location_id IS NULL)$q$ INTO orphans;
     IF orphans THEN
         RAISE EXCEPTION 'receivables rollups: a charge line was written before its encounter';
     END IF;"""

@@ -1,10 +1,13 @@
-"""`python manage.py rebuild_ar_balances [--check] [--no-progress]`
+"""`python manage.py rebuild_ar_balances [--check | --compact] [--no-progress]`
 
 Rebuilds the running A/R balances (receivables.models: per claim reference, per patient and
 service date) from the ledger, and the claim rows' attributes and their database triggers
 (receivables.triggers) from the claims, in one transaction; running it again changes nothing
 (idempotent). Every posting keeps them in step by itself (patientaccounts.ledger): rebuild after
 writing ledger rows some other way (bulk SQL imports, the A/R benchmark's seed) or to repair.
+
+`--compact` only merges the KPI rollups' delta rows (receivables.rollups, PostgreSQL) into one
+row per key while postings go on (no table lock): run it nightly from cron on a busy site.
 
 `--check` changes nothing: it compares the running balances with the ledger's sums (and the
 claim attributes with the claims, and looks for the triggers), prints
@@ -32,9 +35,24 @@ class Command(BaseCommand):
             action="store_true",
             help="compare the running balances with the ledger; change nothing (exit 1 if not)",
         )
+        parser.add_argument(
+            "--compact",
+            action="store_true",
+            help="only merge the KPI rollups' delta rows (online, PostgreSQL)",
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["compact"]:
+            from django.db import connection
+
+            from receivables import rollups
+
+            money_rows, charge_rows = rollups.compact(connection)
+            self.stdout.write(
+                f"KPI rollups compacted: {money_rows} money rows, {charge_rows} charge rows."
+            )
+            return
         if options["check"]:
             problems = differences()
             if problems:
