@@ -182,6 +182,16 @@ def _changed(other: str) -> str:
 
 def _functions() -> list[str]:
     # an entry update: only rows whose patient changed move (the ledger allows no other change)
+    rekeyed_from = _apply_money(
+        "old_rows e JOIN new_rows n2 ON n2.id = e.id",
+        "-",
+        where=" AND e.patient_id IS DISTINCT FROM n2.patient_id",
+    )
+    rekeyed_to = _apply_money(
+        "new_rows e JOIN old_rows o2 ON o2.id = e.id",
+        "",
+        where=" AND e.patient_id IS DISTINCT FROM o2.patient_id",
+    )
     money_sync = f"""
 CREATE OR REPLACE FUNCTION recv_money_entry_sync() RETURNS trigger
 LANGUAGE plpgsql SET jit = off AS $$
@@ -193,20 +203,8 @@ BEGIN
     ELSIF TG_OP = 'DELETE' THEN
         {_apply_money("old_rows e", "-")}
     ELSE
-        {
-        _apply_money(
-            "old_rows e JOIN new_rows n2 ON n2.id = e.id",
-            "-",
-            where=" AND e.patient_id IS DISTINCT FROM n2.patient_id",
-        )
-    }
-        {
-        _apply_money(
-            "new_rows e JOIN old_rows o2 ON o2.id = e.id",
-            "",
-            where=" AND e.patient_id IS DISTINCT FROM o2.patient_id",
-        )
-    }
+        {rekeyed_from}
+        {rekeyed_to}
     END IF;
     RETURN NULL;
 END $$"""

@@ -171,6 +171,37 @@ def test_kpis_match_the_figures_computed_by_hand(period_data):
     assert kpis["days_in_ar"].display == "44.0 days"
 
 
+def test_kpis_scoped_to_locations_count_their_claims_and_patients_only(period_data):
+    from core.models import Location
+
+    clean, denied = period_data[0], period_data[1]
+
+    def figures(scope: set[int]) -> dict[str, tuple[Decimal, Decimal]]:
+        report = compute_kpis(start=START, end=END, location_ids=scope)
+        return {kpi.key: (kpi.numerator, kpi.denominator) for kpi in report.kpis}
+
+    # each claim's encounter is at a location of its own; the patient of the first claim,
+    # who made every payment, lives at that claim's location
+    here = figures({clean.encounter.location_id})
+    assert here["denial_rate"] == (D(0), D(1))
+    assert here["net_collection_rate"] == (D("1500.00"), D("-500.00"))
+    there = figures({denied.encounter.location_id})
+    assert there["denial_rate"] == (D(1), D(1))
+    assert there["net_collection_rate"] == (D("0.00"), D("0.00"))
+    assert figures({clean.encounter.location_id, denied.encounter.location_id})["denial_rate"] == (
+        D(1),
+        D(2),
+    )
+    # every location: the claims' counts and the charges are the unscoped ones
+    every = figures(set(Location.objects.values_list("id", flat=True)))
+    unscoped = {
+        k.key: (k.numerator, k.denominator) for k in compute_kpis(start=START, end=END).kpis
+    }
+    assert every["denial_rate"] == unscoped["denial_rate"] == (D(2), D(6))
+    assert every["net_collection_rate"] == unscoped["net_collection_rate"]
+    assert figures(set())["denial_rate"] == (D(0), D(0))
+
+
 def test_every_kpi_carries_its_definition_and_formula(period_data):
     report = compute_kpis(start=START, end=END, trend=False)
     assert [kpi.name for kpi in report.kpis] == [
