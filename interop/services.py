@@ -7,7 +7,8 @@ Inbound ADT (MLLP listener and file drop alike, `inbound_receive`):
   patients.services.patient_register (duplicate check on: a likely duplicate without a matching
   identifier is refused with AE 205 naming the candidate MRN), or update when the identifiers are
   known already; A08: update through patient_update (AE 204 when no patient has the
-  identifiers) -> log an InboundHl7Message -> answer AA/AE/AR.
+  identifiers), and the PID-3 identifiers the patient lacks added through
+  patients.services.patient_identifiers_add -> log an InboundHl7Message -> answer AA/AE/AR.
   The acting user is the service account `system-hl7` (no usable password, medical office
   administrator, every active location), so the patient audit rows name it.
   A resend of a message already accepted (same sender, control id and content) is answered AA
@@ -72,7 +73,12 @@ from interop.models import (
     hash_feed_token,
 )
 from patients.models import Patient, PatientIdentifier
-from patients.services import DuplicateCandidatesFound, patient_register, patient_update
+from patients.services import (
+    DuplicateCandidatesFound,
+    patient_identifiers_add,
+    patient_register,
+    patient_update,
+)
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -408,18 +414,33 @@ def _register(parsed: ParsedAdt, *, actor: User, location: Location | None) -> t
 
 
 def _update(parsed: ParsedAdt, *, actor: User, patient: Patient) -> tuple[Patient, str]:
+    """The changed fields through patient_update, and the PID-3 identifiers the patient does not
+    have yet through patient_identifiers_add (none of them is another patient's: `_apply`
+    found this patient as the only holder of every known one)."""
     changes = {
         name: value
         for name, value in parsed.patient.values.items()
         if getattr(patient, name) != value
     }
-    if not changes:
+    held = set(patient.identifiers.values_list("system", "value"))
+    new_identifiers = [key for key in parsed.patient.identifiers if key not in held]
+    if not changes and not new_identifiers:
         return patient, f"no changes for MRN {patient.mrn}"
-    updated = patient_update(
-        actor=actor, patient=patient, values=changes, event="patient.hl7_update"
+    updated = patient
+    if changes:
+        updated = patient_update(
+            actor=actor, patient=patient, values=changes, event="patient.hl7_update"
+        )
+    added = patient_identifiers_add(
+        actor=actor,
+        patient=updated,
+        identifiers=new_identifiers,
+        event="patient.hl7_identifiers_add",
     )
-    fields = ", ".join(sorted(changes))
-    return updated, f"updated MRN {updated.mrn}: {fields}"
+    parts = sorted(changes)
+    if added:
+        parts.append(f"{len(added)} identifier{'s' if len(added) > 1 else ''} added from PID-3")
+    return updated, f"updated MRN {updated.mrn}: {', '.join(parts)}"
 
 
 def _answer(

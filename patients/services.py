@@ -544,6 +544,68 @@ def patient_update(
     return locked
 
 
+@transaction.atomic
+def patient_identifiers_add(
+    *,
+    actor: User,
+    patient: Patient,
+    identifiers: Iterable[tuple[str, str]],
+    event: str = "patient.identifiers_add",
+) -> list[tuple[str, str]]:
+    """Give `patient` the (system, value) identifiers it does not have yet (another facility's
+    record number, say, sent in an HL7 ADT^A08's PID-3); returns those added, in order, and
+    audits them by system. An identifier another patient holds, or one in our own MRN system
+    (we assign MRNs), is refused with a ValidationError naming it; nothing is added then."""
+    _require(actor, Capability.REGISTER_PATIENTS)
+    if patient.merged_into_id:
+        raise ValidationError("This record was merged into another and can no longer be edited.")
+    wanted: list[tuple[str, str]] = []
+    for system, value in identifiers:
+        key = (system.strip(), value.strip())
+        if not key[0] or not key[1]:
+            raise ValidationError({"identifiers": "An identifier needs a system and a value."})
+        if key[0] == PatientIdentifier.MRN_SYSTEM:
+            raise ValidationError(
+                {"identifiers": f"{key[1]} is in our MRN system; MRNs are assigned, not added."}
+            )
+        if key not in wanted:
+            wanted.append(key)
+    if not wanted:
+        return []
+    query = Q()
+    for system, value in wanted:
+        query |= Q(system=system, value=value)
+    held = {
+        (row.system, row.value): row
+        for row in PatientIdentifier.objects.filter(query).select_related("patient")
+    }
+    for key in wanted:
+        row = held.get(key)
+        if row is not None and row.patient_id != patient.pk:
+            raise ValidationError(
+                {"identifiers": f"{key[0]}|{key[1]} belongs to MRN {row.patient.mrn}."}
+            )
+    added = [key for key in wanted if key not in held]
+    if not added:
+        return []
+    rows = [
+        PatientIdentifier(patient=patient, system=system, value=value) for system, value in added
+    ]
+    for row in rows:
+        row.full_clean(exclude=["patient"], validate_unique=False)
+    PatientIdentifier.objects.bulk_create(rows)
+    record(
+        actor=actor,
+        action=Action.UPDATE,
+        event=event,
+        category=Category.DEMOGRAPHICS,
+        patient=patient,
+        obj=patient,
+        fields=[f"identifier:{system}" for system, _ in added],
+    )
+    return added
+
+
 COVERAGE_CLEAN_EXCLUDE = ("patient", "member_id_fold", "verified_by")
 
 

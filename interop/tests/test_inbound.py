@@ -104,6 +104,49 @@ def test_a08_updates_the_patient_registered_by_the_a04(
     )
 
 
+def test_a08_adds_the_identifiers_the_patient_does_not_have_yet(hl7_location: Location) -> None:
+    # given: registered with the REG number only
+    receive(adt(), hl7_location)
+    patient = Patient.objects.get(family_name="Doe")
+    before = set(patient.identifiers.values_list("system", "value"))
+    # when: an A08 carries it and a second facility's record number
+    pid = "PID|1||A1^^^REG^MR~B77^^^LAB^MR||Doe^Jane^Q||19800102|F|||1 Main St^^Monroe^WI^53566"
+    code, _, text = receive(adt(pid, event="A08", cid="C102"), hl7_location)
+    # then
+    assert code == "AA"
+    assert text == f"updated MRN {patient.mrn}: 1 identifier added from PID-3"
+    after = set(patient.identifiers.values_list("system", "value"))
+    assert len(after - before) == 1
+    ((system, value),) = after - before
+    assert value == "B77"
+    assert "LAB" in system
+    added = AuditEvent.objects.get(event="patient.hl7_identifiers_add")
+    assert added.username == SERVICE_USERNAME
+    assert added.patient_public_id == patient.public_id
+    assert "B77" not in str(added.fields)
+    # and: a later A04 with only the new number finds the same patient
+    pid_b = "PID|1||B77^^^LAB^MR||Doe^Jane^Q||19800102|F|||1 Main St^^Monroe^WI^53566"
+    code, _, text = receive(adt(pid_b, cid="C103"), hl7_location)
+    assert (code, text) == ("AA", f"no changes for MRN {patient.mrn}")
+    assert Patient.objects.count() == 1
+
+
+def test_an_a08_with_another_patients_identifier_changes_nothing(hl7_location: Location) -> None:
+    # given: two patients, each with their own number
+    receive(adt(), hl7_location)
+    other = "PID|1||C5^^^LAB^MR||Roe^Rick||19700101|M|||2 Oak St^^Monroe^WI^53566"
+    receive(adt(other, cid="C104"), hl7_location)
+    jane = Patient.objects.get(family_name="Doe")
+    # when: an update for Jane names Rick's number too
+    pid = "PID|1||A1^^^REG^MR~C5^^^LAB^MR||Doe^Janet||19800102|F|||1 Main St^^Monroe^WI^53566"
+    code, _, text = receive(adt(pid, event="A08", cid="C105"), hl7_location)
+    # then: refused, and Jane's name is unchanged
+    assert code == "AE"
+    assert text.startswith("PID-3 identifiers belong to different patients")
+    jane.refresh_from_db()
+    assert jane.given_name == "Jane"
+
+
 def test_the_microsoft_a08_sample_after_its_a04_changes_nothing(
     sample: Callable[[str], str], hl7_location: Location
 ) -> None:

@@ -228,6 +228,47 @@ def test_update_audits_only_the_names_of_changed_fields(
     assert "Boston" not in event.reason
 
 
+def test_identifiers_add_gives_only_the_new_ones_and_audits_their_systems(
+    frontdesk: User, main_clinic: Location
+) -> None:
+    patient = register(frontdesk, main_clinic)
+    lab = ("urn:oid:2.16.840.1.113883.19.5", "L-1")
+    added = services.patient_identifiers_add(
+        actor=frontdesk, patient=patient, identifiers=[lab, lab, (" urn:x ", " X9 ")]
+    )
+    assert added == [lab, ("urn:x", "X9")]
+    assert (
+        services.patient_identifiers_add(actor=frontdesk, patient=patient, identifiers=[lab]) == []
+    )
+    event = AuditEvent.objects.get(event="patient.identifiers_add")
+    assert event.fields == [f"identifier:{lab[0]}", "identifier:urn:x"]
+    assert "L-1" not in str(event.fields) + event.reason
+
+
+def test_identifiers_add_refuses_another_patients_identifier_and_our_mrns(
+    frontdesk: User, main_clinic: Location, persona: Callable[[str], User]
+) -> None:
+    patient = register(frontdesk, main_clinic)
+    other = register(frontdesk, main_clinic, family_name="Jones", phone_mobile="")
+    services.patient_identifiers_add(actor=frontdesk, patient=other, identifiers=[("urn:x", "1")])
+    with pytest.raises(ValidationError) as caught:
+        services.patient_identifiers_add(
+            actor=frontdesk, patient=patient, identifiers=[("urn:y", "2"), ("urn:x", "1")]
+        )
+    assert caught.value.message_dict["identifiers"] == [f"urn:x|1 belongs to MRN {other.mrn}."]
+    assert not PatientIdentifier.objects.filter(system="urn:y").exists()  # nothing half-added
+    with pytest.raises(ValidationError, match="MRNs are assigned"):
+        services.patient_identifiers_add(
+            actor=frontdesk,
+            patient=patient,
+            identifiers=[(PatientIdentifier.MRN_SYSTEM, "M000")],
+        )
+    with pytest.raises(PermissionDenied):
+        services.patient_identifiers_add(
+            actor=persona("billing"), patient=patient, identifiers=[("urn:z", "3")]
+        )
+
+
 def test_a_second_active_primary_coverage_is_refused(
     frontdesk: User, main_clinic: Location
 ) -> None:
