@@ -93,6 +93,7 @@ SCHEDULING = "scheduling"
 MAX_BACKOFF_SECONDS = 3600
 # Patient fields -> where they come from in PID, to name the field in an AE.
 FIELD_SOURCES: dict[str, tuple[str, tuple[str | int, ...]]] = {
+    "identifiers": ("PID-3 patient identifier list", ("PID", 1, 3)),
     "family_name": ("PID-5.1 family name", ("PID", 1, 5, 1, 1)),
     "given_name": ("PID-5.2 given name", ("PID", 1, 5, 1, 2)),
     "middle_name": ("PID-5.3 middle name", ("PID", 1, 5, 1, 3)),
@@ -424,6 +425,17 @@ def _update(parsed: ParsedAdt, *, actor: User, patient: Patient) -> tuple[Patien
     }
     held = set(patient.identifiers.values_list("system", "value"))
     new_identifiers = [key for key in parsed.patient.identifiers if key not in held]
+    if any(system == PatientIdentifier.MRN_SYSTEM for system, _ in new_identifiers):
+        # as for a registration: an MRN of ours that this patient does not have is an error
+        raise _Refusal(
+            [
+                Problem(
+                    f"PID-3 names an MRN ({conf.mrn_authority()}) that this patient does not have",
+                    "204",
+                    ("PID", 1, 3),
+                )
+            ]
+        )
     if not changes and not new_identifiers:
         return patient, f"no changes for MRN {patient.mrn}"
     updated = patient

@@ -555,8 +555,11 @@ def patient_identifiers_add(
     """Give `patient` the (system, value) identifiers it does not have yet (another facility's
     record number, say, sent in an HL7 ADT^A08's PID-3); returns those added, in order, and
     audits them by system. An identifier another patient holds, or one in our own MRN system
-    (we assign MRNs), is refused with a ValidationError naming it; nothing is added then."""
+    (we assign MRNs), is refused with a ValidationError naming its system and the problem (never
+    the value: the messages reach interface logs); nothing is added then. The patient row is
+    locked first, so a merge in progress cannot leave an identifier on the merged record."""
     _require(actor, Capability.REGISTER_PATIENTS)
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if patient.merged_into_id:
         raise ValidationError("This record was merged into another and can no longer be edited.")
     wanted: list[tuple[str, str]] = []
@@ -566,7 +569,10 @@ def patient_identifiers_add(
             raise ValidationError({"identifiers": "An identifier needs a system and a value."})
         if key[0] == PatientIdentifier.MRN_SYSTEM:
             raise ValidationError(
-                {"identifiers": f"{key[1]} is in our MRN system; MRNs are assigned, not added."}
+                {
+                    "identifiers": "an identifier in our own MRN system cannot be added: MRNs are "
+                    "assigned at registration."
+                }
             )
         if key not in wanted:
             wanted.append(key)
@@ -575,15 +581,15 @@ def patient_identifiers_add(
     query = Q()
     for system, value in wanted:
         query |= Q(system=system, value=value)
-    held = {
-        (row.system, row.value): row
-        for row in PatientIdentifier.objects.filter(query).select_related("patient")
-    }
+    held = {(row.system, row.value): row for row in PatientIdentifier.objects.filter(query)}
     for key in wanted:
         row = held.get(key)
         if row is not None and row.patient_id != patient.pk:
             raise ValidationError(
-                {"identifiers": f"{key[0]}|{key[1]} belongs to MRN {row.patient.mrn}."}
+                {
+                    "identifiers": f"an identifier of system {key[0]} belongs to another patient; "
+                    "merge the two records first."
+                }
             )
     added = [key for key in wanted if key not in held]
     if not added:

@@ -7,10 +7,12 @@
   statement over unnest()ed arrays, on SQLite one executemany). Keys are applied in sorted order
   so that two concurrent batches lock shared balance rows in the same order (no deadlock).
 * `rebuild` recomputes both tables from the ledger (and the claim rows' attributes from the
-  claims, as the triggers of receivables.triggers keep them) in one transaction (on PostgreSQL
-  it first locks the balance tables EXCLUSIVE, so a concurrent posting waits and then adds its
-  own amounts on top of a rebuild that did not see them); `differences` compares them with the
-  ledger and the claims.
+  claims, as the triggers of receivables.triggers keep them, and on PostgreSQL the KPI rollups of
+  receivables.rollups) in one transaction. On PostgreSQL it first locks, in one statement, the
+  ledger entries, the charge lines and the claim tables against writers and the derived tables
+  outright: postings in progress finish first, new ones wait for the rebuild, none is lost, and
+  when it cannot have every lock at once it lets go and tries again (no deadlock with a posting
+  holding some of them). `differences` compares them with the ledger and the claims.
 * `rekey_patient_balances` serves a patient merge (see receivables.models).
 
 What counts is exactly what the ledger-scan SQL of receivables.aging sums (see there):
@@ -23,13 +25,14 @@ from the ledger (an index lookup that finds nothing).
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import OperationalError, connection
 from django.db import transaction as db_transaction
 from django.db.models import QuerySet
 
@@ -208,14 +211,53 @@ class RebuildResult:
     patients: int
 
 
+# On PostgreSQL a rebuild first locks every table it reads, rewrites or re-triggers, in one
+# statement, waiting at most this long; if it cannot get them (writers hold some), it lets go
+# of everything and tries again, up to REBUILD_LOCK_ATTEMPTS times, so it never sits holding
+# some tables while a posting that holds the others waits for it (a deadlock).
+REBUILD_LOCK_TIMEOUT = "500ms"
+REBUILD_LOCK_ATTEMPTS = 40
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
 def rebuild(*, on_step: Callable[[str], None] | None = None) -> RebuildResult:
-    """Recompute both balance tables from the ledger (one transaction, idempotent)."""
-    t = _tables()
+    """Recompute both balance tables (and, on PostgreSQL, the KPI rollups) from the ledger and
+    the claims: one transaction, idempotent. On PostgreSQL it holds postings, charge entry and
+    claim writes off while it runs (see REBUILD_LOCK_TIMEOUT)."""
     step = on_step or (lambda _label: None)
+    for attempt in range(1, REBUILD_LOCK_ATTEMPTS + 1):
+        try:
+            return _rebuild(step)
+        except OperationalError as exc:
+            busy = getattr(exc.__cause__, "sqlstate", None) == _LOCK_NOT_AVAILABLE
+            if not busy or attempt == REBUILD_LOCK_ATTEMPTS:
+                raise
+            time.sleep(min(2.0, 0.05 * 2**attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _lock_everything(cursor: Any, t: dict[str, str]) -> None:
+    """PostgreSQL: the sources against writers, then the derived tables, each lock waited for
+    at most REBUILD_LOCK_TIMEOUT (LockNotAvailable otherwise: the caller retries)."""
+    sources = [*rollups.SOURCE_TABLES, *triggers.WATCHED_TABLES]
+    derived = [t["claim_bal"], t["patient_bal"], *rollups.TABLES]
+    cursor.execute(
+        "SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)",
+        [REBUILD_LOCK_TIMEOUT],
+    )
+    (before, _) = cursor.fetchone()
+    cursor.execute(f"LOCK TABLE {', '.join(sources)} IN SHARE ROW EXCLUSIVE MODE")
+    cursor.execute(f"LOCK TABLE {', '.join(derived)} IN ACCESS EXCLUSIVE MODE")
+    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [before])
+
+
+def _rebuild(step: Callable[[str], None]) -> RebuildResult:
+    t = _tables()
     names = ", ".join(triggers.ATTRIBUTES + triggers.FLAGS)
     with db_transaction.atomic(), connection.cursor() as cursor:
         step("clearing the balances")
         if connection.vendor == "postgresql":
+            _lock_everything(cursor, t)
             # TRUNCATE (a new, compact file; it also holds off concurrent postings until COMMIT):
             # every row written below exists in one version, so the report's scans stay short.
             # (pending deferred foreign-key checks of this transaction would refuse TRUNCATE:
@@ -250,7 +292,7 @@ def rebuild(*, on_step: Callable[[str], None] | None = None) -> RebuildResult:
         patients = cursor.rowcount
         if rollups.available(connection):
             step("summing the KPI rollups (cash, contractual, gross charges)")
-            rollups.rebuild(cursor)
+            rollups.rebuild(connection)
         if connection.vendor == "postgresql":
             step("analyzing")
     if connection.vendor == "postgresql":

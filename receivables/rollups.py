@@ -78,6 +78,9 @@ MONEY_KINDS = (
     "reversal",
 )
 BUCKET_SECONDS = 15 * 60
+# How long a home-location (or encounter-location) move waits for ledger (charge) writers in
+# progress before it gives up with an error: while it waits, new postings queue behind it.
+MOVE_LOCK_TIMEOUT = "5s"
 _BUCKET = "date_bin('15 minutes', {t}.posted_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 
 _TRIGGERS = (
@@ -119,13 +122,19 @@ def _cents(expression: str) -> str:
 
 def _money_sums(source: str, *, where: str = "", location: str = "p.home_location_id") -> str:
     """(bucket, location, cash cents, contractual cents) of the counted entries in `source`
-    (aliased e), grouped; a bucket of NULL marks entries whose transaction is not there."""
+    (aliased e), grouped; a bucket of NULL marks entries whose transaction or patient is not
+    there."""
     cash, contractual = (
         _cents(f"SUM(e.amount) FILTER (WHERE e.account = '{account}')")
         for account in MONEY_ACCOUNTS
     )
+    # NULL bucket: the entry's transaction, or its patient, is not there (deferred foreign keys)
+    bucket = (
+        f"CASE WHEN t.id IS NULL OR (e.patient_id IS NOT NULL AND p.id IS NULL) THEN NULL "
+        f"ELSE {_BUCKET.format(t='t')} END"
+    )
     return (
-        f"SELECT {_BUCKET.format(t='t')} AS bucket, {location} AS location_id, "
+        f"SELECT {bucket} AS bucket, {location} AS location_id, "
         f"{cash} AS cash, {contractual} AS contr "
         f"FROM {source} LEFT JOIN {TXN} t ON t.id = e.transaction_id "
         f"LEFT JOIN {PATIENT} p ON p.id = e.patient_id "
@@ -155,7 +164,8 @@ def _apply_money(source: str, sign: str, *, where: str = "") -> str:
         WHERE bucket IS NOT NULL AND (cash <> 0 OR contr <> 0))
     SELECT EXISTS (SELECT 1 FROM g WHERE bucket IS NULL)$q$ INTO orphans;
     IF orphans THEN
-        RAISE EXCEPTION 'receivables rollups: a ledger entry was written before its transaction';
+        RAISE EXCEPTION 'receivables rollups: a ledger entry was written before its %',
+            'transaction or its patient';
     END IF;"""
 
 
@@ -210,7 +220,7 @@ BEGIN
 END $$"""
     patient_moved = f"""
 CREATE OR REPLACE FUNCTION recv_money_patient_moved() RETURNS trigger
-LANGUAGE plpgsql SET jit = off AS $$
+LANGUAGE plpgsql SET jit = off SET lock_timeout = '{MOVE_LOCK_TIMEOUT}' AS $$
 BEGIN
     LOCK TABLE {ENTRY} IN SHARE MODE;
     INSERT INTO {MONEY} (bucket, location_id, cash_cents, contractual_cents)
@@ -239,7 +249,7 @@ BEGIN
 END $$"""
     encounter_moved = f"""
 CREATE OR REPLACE FUNCTION recv_charge_encounter_moved() RETURNS trigger
-LANGUAGE plpgsql SET jit = off AS $$
+LANGUAGE plpgsql SET jit = off SET lock_timeout = '{MOVE_LOCK_TIMEOUT}' AS $$
 BEGIN
     LOCK TABLE {CHARGE_LINE} IN SHARE MODE;
     INSERT INTO {CHARGES} (service_date, location_id, gross_cents)
@@ -340,14 +350,25 @@ def missing(connection: Any) -> list[str]:
     return [name for name, _ in _TRIGGERS if name not in present]
 
 
-def rebuild(cursor: Any) -> None:
-    """Rewrite both tables compact from the scans (inside the caller's transaction, which
-    `receivables.balances.rebuild` runs with the balance tables truncated). TRUNCATE takes an
-    ACCESS EXCLUSIVE lock: postings wait for the rebuild, and none is lost."""
-    cursor.execute(f"TRUNCATE {MONEY}, {CHARGES}")
-    _fill(cursor)
-    for sql in _install_statements():
-        cursor.execute(sql)
+def rebuild(connection: Any) -> None:
+    """Rewrite both tables compact from the scans, inside the caller's transaction:
+    `receivables.balances.rebuild`, which first locks the ledger entries, the charge lines and
+    these tables (`SOURCE_TABLES`, `TABLES`), so no posting runs or is lost meanwhile. The
+    triggers are put back first when one is missing (a repair), then the tables are filled."""
+    lost = missing(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {MONEY}, {CHARGES}")
+        if lost:
+            for sql in _install_statements():
+                cursor.execute(sql)
+        _fill(cursor)
+
+
+# What `receivables.balances.rebuild` locks for the rollups before anything else: their source
+# tables against writers (SHARE ROW EXCLUSIVE: in-flight postings finish, new ones wait) and the
+# tables themselves.
+SOURCE_TABLES = (ENTRY, CHARGE_LINE)
+TABLES = (MONEY, CHARGES)
 
 
 def compact(connection: Any) -> tuple[int, int]:

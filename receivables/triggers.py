@@ -59,6 +59,9 @@ EXCLUDED_STATUSES = ("void", "resubmitted", "closed")
 PAID_STATUSES = ("paid", "partially_paid")
 NOT_CLEAN_STATUSES = ("rejected", "denied", "appealed", "resubmitted")
 
+# The tables whose triggers `install` (re)creates: receivables.balances.rebuild locks them first.
+WATCHED_TABLES = (CLAIM, ENCOUNTER, EVENT, PRIOR_PAYMENT, PRIOR_ADJUSTMENT)
+
 ATTRIBUTES = (
     "claim_id",
     "patient_id",

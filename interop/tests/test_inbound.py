@@ -131,7 +131,9 @@ def test_a08_adds_the_identifiers_the_patient_does_not_have_yet(hl7_location: Lo
     assert Patient.objects.count() == 1
 
 
-def test_an_a08_with_another_patients_identifier_changes_nothing(hl7_location: Location) -> None:
+def test_an_a08_naming_another_patients_identifier_is_refused_whole(
+    hl7_location: Location,
+) -> None:
     # given: two patients, each with their own number
     receive(adt(), hl7_location)
     other = "PID|1||C5^^^LAB^MR||Roe^Rick||19700101|M|||2 Oak St^^Monroe^WI^53566"
@@ -145,6 +147,27 @@ def test_an_a08_with_another_patients_identifier_changes_nothing(hl7_location: L
     assert text.startswith("PID-3 identifiers belong to different patients")
     jane.refresh_from_db()
     assert jane.given_name == "Jane"
+
+
+def test_an_a08_with_an_mrn_of_ours_the_patient_lacks_is_refused_whole(
+    hl7_location: Location,
+) -> None:
+    # given
+    receive(adt(), hl7_location)
+    jane = Patient.objects.get(family_name="Doe")
+    identifiers_before = set(jane.identifiers.values_list("system", "value"))
+    # when: a name change, with an MRN in our own authority that Jane does not have
+    pid = "PID|1||A1^^^REG^MR~M9999999^^^PATIENTDESK^MR||Doe^Janet||19800102|F"
+    code, _, text = receive(adt(pid, event="A08", cid="C106"), hl7_location)
+    # then: refused; neither the name nor the identifiers changed; no value in the log
+    assert code == "AE"
+    assert text == "PID-3 names an MRN (PATIENTDESK) that this patient does not have"
+    jane.refresh_from_db()
+    assert jane.given_name == "Jane"
+    assert set(jane.identifiers.values_list("system", "value")) == identifiers_before
+    logged = InboundHl7Message.objects.get(control_id="C106")
+    assert "M9999999" not in logged.error_text
+    assert not AuditEvent.objects.filter(event="patient.hl7_update").exists()
 
 
 def test_the_microsoft_a08_sample_after_its_a04_changes_nothing(

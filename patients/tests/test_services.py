@@ -255,7 +255,9 @@ def test_identifiers_add_refuses_another_patients_identifier_and_our_mrns(
         services.patient_identifiers_add(
             actor=frontdesk, patient=patient, identifiers=[("urn:y", "2"), ("urn:x", "1")]
         )
-    assert caught.value.message_dict["identifiers"] == [f"urn:x|1 belongs to MRN {other.mrn}."]
+    assert caught.value.message_dict["identifiers"] == [
+        "an identifier of system urn:x belongs to another patient; merge the two records first."
+    ]
     assert not PatientIdentifier.objects.filter(system="urn:y").exists()  # nothing half-added
     with pytest.raises(ValidationError, match="MRNs are assigned"):
         services.patient_identifiers_add(
@@ -266,6 +268,14 @@ def test_identifiers_add_refuses_another_patients_identifier_and_our_mrns(
     with pytest.raises(PermissionDenied):
         services.patient_identifiers_add(
             actor=persona("billing"), patient=patient, identifiers=[("urn:z", "3")]
+        )
+    # a record merged into another takes no new identifier
+    services.patient_merge(
+        actor=persona("officemanager"), survivor=other, merged=patient, reason="same"
+    )
+    with pytest.raises(ValidationError, match="merged into another"):
+        services.patient_identifiers_add(
+            actor=frontdesk, patient=patient, identifiers=[("urn:z", "3")]
         )
 
 

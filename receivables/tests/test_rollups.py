@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,10 +27,12 @@ from core.tests.factories import LocationFactory
 from patientaccounts.ledger import Line, Posting, journal_post, journal_post_many
 from patientaccounts.models import JournalEntry, LedgerAccount, TransactionKind
 from patients.models import Patient
+from patients.tests.factories import PatientFactory
 from receivables import rollups
 from receivables.balances import differences
 from receivables.kpis import charge_rows, compute_kpis, ledger_rows
 from receivables.models import ChargeRollup, MoneyRollup
+from scheduling.tests.conftest import shared_database  # noqa: F401 (the fixture)
 
 D = Decimal
 A = LedgerAccount
@@ -170,6 +174,7 @@ operation = st.one_of(
         st.just("edit"), st.integers(0, 5), st.integers(-20_000, 50_000), st.integers(0, 100)
     ),
     st.tuples(st.just("drop"), st.integers(0, 5)),
+    st.tuples(st.just("reparent"), st.integers(0, 5), st.integers(0, 2)),
     st.tuples(st.just("visit"), st.integers(0, 2), st.integers(0, 1)),
     st.tuples(st.just("compact")),
 )
@@ -219,6 +224,16 @@ def _apply(op: tuple[Any, ...], world: dict[str, Any]) -> None:
         lines = list(ChargeLine.objects.filter(corrections=None).order_by("pk"))
         if lines:
             lines[op[1] % len(lines)].delete()
+    elif kind == "reparent":
+        lines = list(ChargeLine.objects.order_by("pk"))
+        if lines:
+            line, encounter = lines[op[1] % len(lines)], encounters[op[2]]
+            numbers = ChargeLine.objects.filter(encounter=encounter).values_list(
+                "line_number", flat=True
+            )
+            ChargeLine.objects.filter(pk=line.pk).update(
+                encounter=encounter, line_number=1 + max(numbers, default=0)
+            )
     elif kind == "visit":
         Encounter.objects.filter(pk=encounters[op[1]].pk).update(location=locations[op[2]])
     elif kind == "compact":
@@ -292,9 +307,9 @@ def test_check_names_a_lost_rollup_trigger_and_a_drifted_sum(world):
 
 
 @pytest.mark.django_db
-def test_a_ledger_entry_without_its_transaction_is_refused_not_miscounted(world):
+def test_a_ledger_entry_without_its_transaction_or_patient_is_refused_not_miscounted(world):
     """PostgreSQL: the foreign keys are deferred, so an entry could be written before its
-    transaction; the trigger cannot place it and refuses the statement."""
+    transaction or its patient; the trigger cannot place it and refuses the statement."""
     if not rollups.available(connection):
         rollups.install(connection)  # nothing to install on SQLite
         assert rollups.missing(connection) == []
@@ -302,16 +317,48 @@ def test_a_ledger_entry_without_its_transaction_is_refused_not_miscounted(world)
         return
     from django.db import DatabaseError
 
+    txn = journal_post(actor=None, posting=_posting(world["patients"][0], 0, 100, 0))
     sql = (
-        "INSERT INTO patientaccounts_journalentry (transaction_id, account, amount) "
-        "VALUES (%s, %s, %s)"
+        "INSERT INTO patientaccounts_journalentry (transaction_id, account, amount, patient_id) "
+        "VALUES (%s, %s, %s, %s)"
     )
-    with (
-        pytest.raises(DatabaseError, match="before its transaction"),
-        transaction.atomic(),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(sql, [987_654_321, "cash", 10])
+    for values in ([987_654_321, "cash", 10, None], [txn.pk, "cash", 10, 987_654_321]):
+        with (
+            pytest.raises(DatabaseError, match="before its transaction or its patient"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, values)
+    assert rollups.differences(connection) == []
+
+
+def test_a_period_whose_bounds_are_not_quarter_hours_is_read_from_the_ledger(world):
+    """Liberia kept Monrovia Mean Time (UTC-0:44:30) until 1972: its local midnights then fall
+    between buckets, and the KPI reads the ledger instead of the rollup (the same figures)."""
+    patient = world["patients"][0]
+    journal_post(
+        actor=None,
+        posting=Posting(
+            patient=patient,
+            kind=K.INSURANCE_PAYMENT,
+            lines=[Line(A.CASH, D("12.34")), Line(A.INSURANCE_AR, D("-12.34"))],
+            posted_at=dt.datetime(1971, 6, 15, 12, 0, tzinfo=dt.UTC),
+        ),
+    )
+    with timezone.override("Africa/Monrovia"):
+        since = timezone.make_aware(dt.datetime(1971, 6, 1))
+        assert not rollups.aligned(since)
+        with CaptureQueriesContext(connection) as captured:
+            row = ledger_rows(
+                start=dt.date(1971, 6, 1),
+                end=dt.date(1971, 6, 30),
+                location_ids={patient.home_location_id},
+                by_month=False,
+            )[0]
+    assert _money(row["cash"]) == D("12.34")
+    sql = " ".join(query["sql"] for query in captured.captured_queries)
+    assert "journalentry" in sql
+    assert rollups.MONEY not in sql
 
 
 def test_only_quarter_hours_are_buckets():
@@ -343,3 +390,37 @@ def test_kpis_read_the_rollups_on_postgresql(world, django_assert_max_num_querie
         assert "journalentry" in sql
     net = next(k for k in report.kpis if k.key == "net_collection_rate")
     assert net.numerator == D("10.00")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("shared_database")
+def test_rebuild_waits_for_a_posting_in_progress_and_counts_it(main_clinic):
+    """A rebuild started while a posting's transaction is open waits for it (PostgreSQL: it
+    retries its locks rather than deadlock; SQLite: the writer lock) and then counts it."""
+    patient = PatientFactory(home_location=main_clinic)
+    started, release = threading.Event(), threading.Event()
+    errors: list[str] = []
+
+    def post() -> None:
+        try:
+            with transaction.atomic():
+                journal_post(actor=None, posting=_posting(patient, 0, 4_200, 0))
+                started.set()
+                release.wait(20)
+        except Exception as exc:  # the test looks for any error
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=post)
+    worker.start()
+    assert started.wait(20)
+    threading.Timer(1.5, release.set).start()
+    call_command("rebuild_ar_balances", "--no-progress")
+    worker.join(20)
+    assert not worker.is_alive()
+    assert errors == []
+    assert differences() == []
+    today = timezone.localdate()
+    row = ledger_rows(start=today, end=today, location_ids={main_clinic.pk}, by_month=False)[0]
+    assert _money(row["cash"]) == D("42.00")
