@@ -6,8 +6,23 @@ Codes are stored as X12 wants them (no dot, upper-case) and shown with the dot.
 from __future__ import annotations
 
 from functools import lru_cache
+from types import ModuleType
 
-import simple_icd_10_cm as icd
+
+@lru_cache(maxsize=1)
+def _icd() -> ModuleType:
+    """simple-icd-10-cm, imported on first use: importing it parses the whole code set (about
+    1.4 s), which every management command (cron runs some every 5 minutes) and every test
+    process would otherwise pay at start-up. A web worker loads it before serving
+    (config/wsgi.py, `preload`), so no request waits for it."""
+    import simple_icd_10_cm
+
+    return simple_icd_10_cm
+
+
+def preload() -> None:
+    """Load the code set now (web workers, before their first request)."""
+    _icd()
 
 
 def normalise(code: str) -> str:
@@ -22,7 +37,7 @@ def is_billable(code: str) -> bool:
     if not value or not value.isalnum():
         return False
     try:
-        return bool(icd.is_valid_item(value) and icd.is_leaf(value))
+        return bool(_icd().is_valid_item(value) and _icd().is_leaf(value))
     except ValueError:
         return False
 
@@ -34,7 +49,7 @@ def why_not_billable(code: str) -> str:
         return ""
     shown = code.strip() or "(blank)"
     try:
-        known = bool(value) and value.isalnum() and icd.is_valid_item(value)
+        known = bool(value) and value.isalnum() and _icd().is_valid_item(value)
     except ValueError:
         known = False
     if known:
@@ -52,6 +67,6 @@ def display_code(code: str) -> str:
 def description(code: str) -> str:
     value = normalise(code)
     try:
-        return str(icd.get_description(value)) if icd.is_valid_item(value) else ""
+        return str(_icd().get_description(value)) if _icd().is_valid_item(value) else ""
     except ValueError:
         return ""

@@ -77,3 +77,30 @@ def test_stores_without_the_dot_and_shows_with_it() -> None:
 def test_describes_a_code_from_the_library() -> None:
     assert icd10.description("J45.909") == "Unspecified asthma, uncomplicated"
     assert icd10.description("nonsense") == ""
+
+
+def test_the_code_set_loads_on_first_use_not_at_start_up() -> None:
+    """Importing billing (every management command and worker does) leaves the 1.4-second
+    ICD-10-CM load for the first lookup; the web entry point loads it before serving."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); "
+        "import django; django.setup(); "
+        "import billing.services, billing.screens, billing.scrub_rules; "
+        "print('simple_icd_10_cm' in sys.modules); "
+        "import config.wsgi; print('simple_icd_10_cm' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "PATIENTDESK_TESTING": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["False", "True"]
+    assert icd10.is_billable("J45909")
