@@ -55,7 +55,7 @@ counted wrong. `differences` compares both tables with the scans (`rebuild_ar_ba
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from decimal import Decimal
 from typing import Any
 
@@ -190,34 +190,44 @@ def _changed(other: str) -> str:
     )
 
 
-def _functions() -> list[str]:
-    # an entry update: only rows whose patient changed move (the ledger allows no other change)
-    rekeyed_from = _apply_money(
-        "old_rows e JOIN new_rows n2 ON n2.id = e.id",
-        "-",
-        where=" AND e.patient_id IS DISTINCT FROM n2.patient_id",
+def _statement_sync(
+    function: str, apply: Callable[..., str], alias: str, changed: Callable[[str], str]
+) -> str:
+    """A statement-level trigger function: an INSERT adds its rows, a DELETE subtracts them, an
+    UPDATE subtracts the old versions and adds the new ones of the rows `changed` (given the
+    other version's alias) picks."""
+    old_rows = apply(
+        f"old_rows {alias} JOIN new_rows n2 ON n2.id = {alias}.id", "-", where=changed("n2")
     )
-    rekeyed_to = _apply_money(
-        "new_rows e JOIN old_rows o2 ON o2.id = e.id",
-        "",
-        where=" AND e.patient_id IS DISTINCT FROM o2.patient_id",
+    new_rows = apply(
+        f"new_rows {alias} JOIN old_rows o2 ON o2.id = {alias}.id", "", where=changed("o2")
     )
-    money_sync = f"""
-CREATE OR REPLACE FUNCTION recv_money_entry_sync() RETURNS trigger
+    return f"""
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql SET jit = off AS $$
 DECLARE
     orphans boolean;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        {_apply_money("new_rows e", "")}
+        {apply(f"new_rows {alias}", "")}
     ELSIF TG_OP = 'DELETE' THEN
-        {_apply_money("old_rows e", "-")}
+        {apply(f"old_rows {alias}", "-")}
     ELSE
-        {rekeyed_from}
-        {rekeyed_to}
+        {old_rows}
+        {new_rows}
     END IF;
     RETURN NULL;
 END $$"""
+
+
+def _functions() -> list[str]:
+    # an entry update: only rows whose patient changed move (the ledger allows no other change)
+    money_sync = _statement_sync(
+        "recv_money_entry_sync",
+        _apply_money,
+        "e",
+        lambda other: f" AND e.patient_id IS DISTINCT FROM {other}.patient_id",
+    )
     patient_moved = f"""
 CREATE OR REPLACE FUNCTION recv_money_patient_moved() RETURNS trigger
 LANGUAGE plpgsql SET jit = off SET lock_timeout = '{MOVE_LOCK_TIMEOUT}' AS $$
@@ -231,22 +241,7 @@ BEGIN
     WHERE x.bucket IS NOT NULL AND (x.cash <> 0 OR x.contr <> 0);
     RETURN NULL;
 END $$"""
-    charge_sync = f"""
-CREATE OR REPLACE FUNCTION recv_charge_line_sync() RETURNS trigger
-LANGUAGE plpgsql SET jit = off AS $$
-DECLARE
-    orphans boolean;
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        {_apply_charges("new_rows l", "")}
-    ELSIF TG_OP = 'DELETE' THEN
-        {_apply_charges("old_rows l", "-")}
-    ELSE
-        {_apply_charges("old_rows l JOIN new_rows n2 ON n2.id = l.id", "-", where=_changed("n2"))}
-        {_apply_charges("new_rows l JOIN old_rows o2 ON o2.id = l.id", "", where=_changed("o2"))}
-    END IF;
-    RETURN NULL;
-END $$"""
+    charge_sync = _statement_sync("recv_charge_line_sync", _apply_charges, "l", _changed)
     encounter_moved = f"""
 CREATE OR REPLACE FUNCTION recv_charge_encounter_moved() RETURNS trigger
 LANGUAGE plpgsql SET jit = off SET lock_timeout = '{MOVE_LOCK_TIMEOUT}' AS $$
